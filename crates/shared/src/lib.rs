@@ -1,0 +1,15 @@
+//! Pieces shared by `auth-worker` and `sync-worker`: typed configuration, access-token
+//! signing and verification (HS256 pinned), the sync payload, the auth error codes and
+//! the constants both services agree on.
+
+pub mod config;
+pub mod constants;
+pub mod error;
+pub mod jwt;
+pub mod payload;
+pub mod secret;
+
+pub use config::{CommonConfig, ConfigError, Environment, Vars};
+pub use error::AuthErrorCode;
+pub use jwt::{AccessClaims, JwtKeys, TokenError, VerifiedToken};
+pub use payload::SyncPayload;
