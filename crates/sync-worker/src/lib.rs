@@ -1,1 +1,3 @@
-//! sync-worker (skeleton).
+//! sync-worker: a LiveStore `sync-cf` 0.3.1 compatible sync server.
+
+pub mod storage;

@@ -1,0 +1,130 @@
+//! The durable, per-store event log behind the sync protocol.
+//!
+//! The protocol layer only talks to [`EventLog`]; SQLite is the first backend and a
+//! PostgreSQL one can follow without touching the protocol code. A backend's contract:
+//!
+//! - `append` commits the whole batch atomically and returns only after the commit is
+//!   durable (SQLite: WAL with `synchronous=FULL`). It must refuse, as
+//!   [`StorageError::Conflict`], a batch whose first `parent_seq_num` is not the store's
+//!   current head (a second node, or a stale cache, can race): the primary key
+//!   `(store_id, seq_num)` is the last line of defence.
+//! - `read_range` returns events with `seq_num > after`, ascending, at most `limit`.
+//! - Store ids are opaque strings bound as parameters, never spliced into SQL.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+
+pub mod sqlite;
+
+/// A store's id as LiveStore's client sends it (`storeId` query parameter): 1 to 256
+/// characters, compared byte for byte (`a-b` and `a_b` are different stores).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreId(Arc<str>);
+
+impl StoreId {
+    pub const MAX_CHARS: usize = 256;
+
+    /// Parses a raw `storeId`.
+    pub fn parse(raw: &str) -> Result<Self, InvalidStoreId> {
+        let chars = raw.chars().count();
+        if chars == 0 || chars > Self::MAX_CHARS {
+            return Err(InvalidStoreId);
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(InvalidStoreId);
+        }
+        Ok(Self(raw.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for StoreId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `storeId` missing, empty, longer than 256 characters or containing control characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("storeId must be 1 to 256 characters without control characters")]
+pub struct InvalidStoreId;
+
+/// One event as pushed by a client, already validated by the protocol layer.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub seq_num: u64,
+    pub parent_seq_num: u64,
+    pub name: String,
+    /// The event's `args` exactly as the client sent them (raw JSON); `None` when absent.
+    pub args: Option<Box<RawValue>>,
+    pub client_id: String,
+    pub session_id: String,
+}
+
+/// One committed event as read back from the log.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq_num: u64,
+    pub parent_seq_num: u64,
+    pub name: String,
+    pub args: Option<Box<RawValue>>,
+    pub client_id: String,
+    pub session_id: String,
+    /// One timestamp per push, shared by the events of that push.
+    pub created_at: DateTime<Utc>,
+    /// The identity of the connection that pushed the event.
+    pub pushed_by: String,
+}
+
+/// A batch to append: contiguous events whose first parent is the expected head.
+#[derive(Debug, Clone)]
+pub struct AppendBatch {
+    pub store: StoreId,
+    pub events: Arc<[NewEvent]>,
+    pub created_at: DateTime<Utc>,
+    pub pushed_by: Arc<str>,
+}
+
+/// Storage failures. `Conflict` is an expected outcome of a race; the rest are faults.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The batch's first parent is not the store's head (`head` is the current one).
+    #[error("append conflict: store head is {head}")]
+    Conflict { head: u64 },
+    #[error("storage is shutting down")]
+    Closed,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// The durable event log of every store on this server.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// The highest committed `seq_num` of `store` (0 when empty).
+    async fn head(&self, store: &StoreId) -> Result<u64, StorageError>;
+
+    /// Durably appends `batch`; returns after commit. See the module docs for the
+    /// conflict rule.
+    async fn append(&self, batch: AppendBatch) -> Result<(), StorageError>;
+
+    /// Events with `seq_num > after`, ascending, at most `limit` of them.
+    async fn read_range(
+        &self,
+        store: &StoreId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StorageError>;
+
+    /// Deletes every event of `store` (admin reset); its head goes back to 0.
+    async fn reset(&self, store: &StoreId) -> Result<(), StorageError>;
+}
