@@ -7,6 +7,7 @@ pub mod constants;
 pub mod error;
 pub mod jwt;
 pub mod payload;
+pub mod process;
 pub mod secret;
 
 pub use config::{CommonConfig, ConfigError, Environment, Vars};

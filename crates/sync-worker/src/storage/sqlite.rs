@@ -1,1 +1,0 @@
-//! SQLite backend of [`super::EventLog`] (to be implemented).
