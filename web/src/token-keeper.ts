@@ -1,0 +1,158 @@
+/**
+ * Keeps the auth session in `localStorage` and refreshes the access token before it expires.
+ *
+ * - Stored under one key, so every tab of the origin shares the session; a tab
+ *   learns about a login, refresh or logout in another tab from the `storage` event.
+ * - Refresh rotates the refresh token (`/refresh`): the new one replaces the old one
+ *   at once, because presenting the old one again counts as reuse and revokes the
+ *   whole session. Tabs therefore refresh under a Web Lock and re-read the stored
+ *   session inside it, so only one tab spends a given refresh token.
+ * - The refresh is due `lead` before `exp`: 20 % of the token's lifetime, capped at
+ *   60 s and at least 1 s (900 s tokens refresh 60 s early).
+ */
+import { AuthApiError, type AuthApi, type Session } from './auth-api.js'
+
+/** localStorage key holding the JSON `StoredSession`. */
+export const SESSION_STORAGE_KEY = 'livestore-demo.session'
+
+const REFRESH_LOCK = 'livestore-demo.refresh'
+const RETRY_AFTER_NETWORK_ERROR_MS = 5_000
+
+/** The session as stored: the API's session plus how many times this session was refreshed. */
+export type StoredSession = Session & { refreshCount: number }
+
+/** Why the session changed, for the page to decide what to do. */
+export type SessionChange =
+  | { kind: 'refreshed'; session: StoredSession }
+  | { kind: 'ended'; reason: 'logged-out-elsewhere' | 'refresh-rejected'; message: string }
+
+/** `exp` and `iat` of a JWT, read without verifying it (the servers verify; the page only plans). */
+export const readTokenTimes = (jwt: string): { exp: number; iat: number } | undefined => {
+  const part = jwt.split('.')[1]
+  if (part === undefined) return undefined
+  try {
+    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/'))
+    const claims = JSON.parse(json) as { exp?: unknown; iat?: unknown }
+    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number') return undefined
+    return { exp: claims.exp, iat: claims.iat }
+  } catch {
+    return undefined
+  }
+}
+
+/** Epoch milliseconds at which `accessToken` should be refreshed (now when it cannot be read). */
+export const refreshDueAt = (accessToken: string): number => {
+  const times = readTokenTimes(accessToken)
+  if (times === undefined) return Date.now()
+  const lifetimeMs = (times.exp - times.iat) * 1000
+  const leadMs = Math.max(1_000, Math.min(60_000, lifetimeMs * 0.2))
+  return times.exp * 1000 - leadMs
+}
+
+/** Owns the stored session of this origin; see the module header. */
+export class TokenKeeper {
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private readonly onStorage = (event: StorageEvent): void => this.handleStorage(event)
+
+  constructor(
+    private readonly api: AuthApi,
+    private readonly onChange: (change: SessionChange) => void,
+  ) {}
+
+  /** The stored session, if any. */
+  current(): StoredSession | undefined {
+    const raw = localStorage.getItem(SESSION_STORAGE_KEY)
+    if (raw === null) return undefined
+    try {
+      return JSON.parse(raw) as StoredSession
+    } catch {
+      localStorage.removeItem(SESSION_STORAGE_KEY)
+      return undefined
+    }
+  }
+
+  /** Stores a fresh session (after signup or login) and plans its refresh. */
+  adopt(session: Session): StoredSession {
+    const stored: StoredSession = { ...session, refreshCount: 0 }
+    this.write(stored)
+    return stored
+  }
+
+  /** Starts listening to other tabs and plans the refresh of the stored session. */
+  start(): void {
+    window.addEventListener('storage', this.onStorage)
+    this.schedule()
+  }
+
+  /** Forgets the session locally (no network); other tabs see it through the storage event. */
+  clear(): void {
+    this.cancelTimer()
+    localStorage.removeItem(SESSION_STORAGE_KEY)
+  }
+
+  /**
+   * Refreshes now if the stored access token is due (or `force`), unless another tab
+   * already rotated the refresh token this tab read. Returns the session in force afterwards.
+   */
+  async refresh(force = false): Promise<StoredSession | undefined> {
+    const seen = this.current()
+    if (seen === undefined) return undefined
+    return navigator.locks.request(REFRESH_LOCK, async () => {
+      const latest = this.current()
+      if (latest === undefined) return undefined
+      const rotatedElsewhere = latest.refreshToken !== seen.refreshToken
+      if (rotatedElsewhere || (!force && refreshDueAt(latest.accessToken) > Date.now())) return latest
+      const next = await this.api.refresh(latest.refreshToken)
+      const stored: StoredSession = { ...next, refreshCount: latest.refreshCount + 1 }
+      this.write(stored)
+      this.onChange({ kind: 'refreshed', session: stored })
+      return stored
+    })
+  }
+
+  private write(session: StoredSession): void {
+    localStorage.setItem(SESSION_STORAGE_KEY, JSON.stringify(session))
+    this.schedule()
+  }
+
+  private schedule(): void {
+    this.cancelTimer()
+    const session = this.current()
+    if (session === undefined) return
+    const delay = Math.max(0, refreshDueAt(session.accessToken) - Date.now())
+    this.timer = setTimeout(() => void this.refreshOnTimer(), delay)
+  }
+
+  private async refreshOnTimer(): Promise<void> {
+    try {
+      await this.refresh()
+      this.schedule()
+    } catch (error) {
+      if (error instanceof AuthApiError && error.sessionIsGone) {
+        this.clear()
+        this.onChange({ kind: 'ended', reason: 'refresh-rejected', message: `${error.code}: ${error.message}` })
+        return
+      }
+      // Network trouble or a 5xx: the refresh token is still good, try again shortly.
+      this.cancelTimer()
+      this.timer = setTimeout(() => void this.refreshOnTimer(), RETRY_AFTER_NETWORK_ERROR_MS)
+    }
+  }
+
+  private handleStorage(event: StorageEvent): void {
+    if (event.key !== SESSION_STORAGE_KEY && event.key !== null) return
+    const session = this.current()
+    if (session === undefined) {
+      this.cancelTimer()
+      this.onChange({ kind: 'ended', reason: 'logged-out-elsewhere', message: 'Logged out in another tab' })
+      return
+    }
+    this.schedule()
+    this.onChange({ kind: 'refreshed', session })
+  }
+
+  private cancelTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+}
