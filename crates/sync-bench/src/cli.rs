@@ -1,0 +1,192 @@
+//! Command-line interface: global options shared by every scenario, and one subcommand
+//! per scenario of issue 5 (plus `summarize`, which turns result files into a table).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Load generator for LiveStore sync-cf 0.3.1 compatible sync servers.
+#[derive(Debug, Parser)]
+#[command(name = "sync-bench", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// Options every scenario shares: where the server is, how to authenticate, limits.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalOpts {
+    /// Server base URL; `/websocket` is appended unless the URL already ends with it.
+    #[arg(
+        long,
+        global = true,
+        default_value = "ws://127.0.0.1:8787",
+        env = "SYNC_BENCH_URL"
+    )]
+    pub url: String,
+    /// HS256 secret used to mint real access tokens (the server's JWT_SECRET).
+    /// Without it, sockets send no token, or the legacy dev token with `--dev-token`.
+    #[arg(
+        long,
+        global = true,
+        env = "SYNC_BENCH_JWT_SECRET",
+        hide_env_values = true
+    )]
+    pub jwt_secret: Option<String>,
+    /// Issuer written into minted tokens (the server's JWT_ISSUER).
+    #[arg(long, global = true, default_value = shared::constants::DEFAULT_JWT_ISSUER)]
+    pub jwt_issuer: String,
+    /// Send the legacy `insecure-token-change-me` token when no `--jwt-secret` is given.
+    #[arg(long, global = true)]
+    pub dev_token: bool,
+    /// Server process id, to sample its RSS from /proc (pull and connections scenarios).
+    #[arg(long, global = true)]
+    pub server_pid: Option<u32>,
+    /// Write the report as JSON to this file (the table still goes to stdout).
+    #[arg(long, global = true)]
+    pub json: Option<PathBuf>,
+    /// Seconds allowed for one TCP connect plus WebSocket handshake.
+    #[arg(long, global = true, default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Seconds a socket may wait for an expected frame before the run fails.
+    #[arg(long, global = true, default_value_t = 15.0)]
+    pub idle_timeout: f64,
+    /// Prefix of the random store ids this run creates.
+    #[arg(long, global = true, default_value = "bench")]
+    pub store_prefix: String,
+    /// Bytes of filler text in each event's args (a realistic event is 100-200 bytes).
+    #[arg(long, global = true, default_value_t = 32)]
+    pub event_pad: usize,
+    /// Tokio worker threads of the load generator (default: number of cores).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+}
+
+impl GlobalOpts {
+    pub fn connect_timeout(&self) -> Duration {
+        secs(self.connect_timeout)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        secs(self.idle_timeout)
+    }
+}
+
+/// A duration from a user-given number of seconds; negative or NaN values become zero.
+pub fn secs(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value).unwrap_or(Duration::ZERO)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Scenario {
+    /// One store, one writer pushing batches of B events; acked events per second.
+    Push(PushArgs),
+    /// C receivers on one store, one writer at a fixed rate; push-to-receive latency.
+    Fanout(FanoutArgs),
+    /// Seed N events, then a fresh client replays them; events/s and server RSS growth.
+    Pull(PullArgs),
+    /// Ramp to K idle authenticated sockets; handshakes/s and server RSS per socket.
+    Connections(ConnectionsArgs),
+    /// S stores with one pipelined writer each; total acked events per second.
+    Stores(StoresArgs),
+    /// Merge JSON reports (and criterion estimates) into one markdown table.
+    Summarize(SummarizeArgs),
+}
+
+/// How a pipelined writer pushes.
+#[derive(Debug, Args, Clone)]
+pub struct WriterOpts {
+    /// Events per PushReq (B).
+    #[arg(long, short = 'b', default_value_t = 100)]
+    pub batch: usize,
+    /// Pushes allowed outstanding (sent, not yet acked) at once.
+    #[arg(long, default_value_t = 8)]
+    pub in_flight: usize,
+    /// Seconds of measured pushing.
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    pub duration: f64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub writer: WriterOpts,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FanoutArgs {
+    /// Receiving connections on the store (C); the writer's own socket is extra.
+    #[arg(long, short = 'c', default_value_t = 1000)]
+    pub connections: usize,
+    /// Pushes per second from the writer.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Events per push.
+    #[arg(long, short = 'b', default_value_t = 1)]
+    pub batch: usize,
+    /// Seconds of measured pushing.
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of pushing at the start whose latencies are not recorded.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Handshakes in progress at once while connecting the receivers.
+    #[arg(long, default_value_t = 64)]
+    pub handshake_concurrency: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PullArgs {
+    /// Events in the seeded history (N).
+    #[arg(long, short = 'n', default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Events per seeding push (the server's default batch limit is 1000).
+    #[arg(long, default_value_t = 1000)]
+    pub seed_batch: usize,
+    /// Seeding pushes outstanding at once.
+    #[arg(long, default_value_t = 8)]
+    pub seed_in_flight: usize,
+    /// Milliseconds between server RSS samples during the replay.
+    #[arg(long, default_value_t = 2)]
+    pub rss_interval_ms: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConnectionsArgs {
+    /// Idle authenticated sockets to open (K).
+    #[arg(long, short = 'k', default_value_t = 10_000)]
+    pub connections: usize,
+    /// Handshakes in progress at once.
+    #[arg(long, default_value_t = 128)]
+    pub handshake_concurrency: usize,
+    /// Sockets sharing one store (stores = K / this, rounded up).
+    #[arg(long, default_value_t = 10)]
+    pub sockets_per_store: usize,
+    /// Seconds to let the server settle before each RSS reading.
+    #[arg(long, default_value_t = 1.0)]
+    pub settle: f64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StoresArgs {
+    /// Stores, each with its own writer connection (S).
+    #[arg(long, short = 's', default_value_t = 100)]
+    pub stores: usize,
+    #[command(flatten)]
+    pub writer: WriterOpts,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SummarizeArgs {
+    /// JSON reports written with `--json`.
+    pub reports: Vec<PathBuf>,
+    /// A criterion output directory (`target/criterion`) whose estimates to include.
+    #[arg(long)]
+    pub criterion_dir: Option<PathBuf>,
+    /// Write the markdown here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}

@@ -1,0 +1,264 @@
+//! Opening sockets the way a LiveStore client does: `GET <url>/websocket?storeId=..&payload=..`
+//! with the auth token inside the URI-encoded JSON payload, under a connect timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use chrono::Utc;
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
+use rand::Rng;
+use shared::constants::{DEFAULT_ACCESS_TOKEN_TTL, INSECURE_DEV_TOKEN};
+use shared::secret::Secret;
+use shared::JwtKeys;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::cli::GlobalOpts;
+
+/// A connected client socket.
+pub type Socket = WebSocketStream<TcpStream>;
+
+/// How sockets authenticate: a fresh HS256 access token each, the legacy dev token, or none.
+#[derive(Clone)]
+pub enum TokenSource {
+    Jwt(Arc<JwtKeys>),
+    Dev,
+    None,
+}
+
+impl TokenSource {
+    pub fn from_opts(opts: &GlobalOpts) -> Self {
+        match (&opts.jwt_secret, opts.dev_token) {
+            (Some(secret), _) => Self::Jwt(Arc::new(JwtKeys::new(
+                &Secret::new(secret.clone()),
+                &opts.jwt_issuer,
+            ))),
+            (None, true) => Self::Dev,
+            (None, false) => Self::None,
+        }
+    }
+
+    /// A token for bench user `n`, or `None` when sockets go unauthenticated.
+    pub fn token(&self, n: usize) -> anyhow::Result<Option<String>> {
+        match self {
+            Self::Jwt(keys) => {
+                let user = format!("bench-user-{n}");
+                let claims = keys.access_claims(
+                    &user,
+                    &format!("{user}@bench.invalid"),
+                    &format!("bench-session-{n}"),
+                    DEFAULT_ACCESS_TOKEN_TTL,
+                    Utc::now(),
+                );
+                let token = keys
+                    .sign_access_token(&claims)
+                    .map_err(|e| anyhow!("minting an access token: {e}"))?;
+                Ok(Some(token))
+            }
+            Self::Dev => Ok(Some(INSECURE_DEV_TOKEN.to_owned())),
+            Self::None => Ok(None),
+        }
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Jwt(_) => "jwt",
+            Self::Dev => "dev-token",
+            Self::None => "none",
+        }
+    }
+}
+
+/// Everything needed to open sockets for one run.
+#[derive(Clone)]
+pub struct Connector {
+    base: String,
+    tokens: TokenSource,
+    connect_timeout: Duration,
+    config: WebSocketConfig,
+}
+
+impl Connector {
+    pub fn new(opts: &GlobalOpts) -> anyhow::Result<Self> {
+        let base = websocket_base(&opts.url)?;
+        // Small initial buffers: the bench may hold tens of thousands of idle sockets, and
+        // the library's 128 KiB read buffer each would dominate the client's memory.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(16 * 1024)
+            .write_buffer_size(0)
+            .max_message_size(Some(64 << 20));
+        Ok(Self {
+            base,
+            tokens: TokenSource::from_opts(opts),
+            connect_timeout: opts.connect_timeout(),
+            config,
+        })
+    }
+
+    pub fn tokens(&self) -> &TokenSource {
+        &self.tokens
+    }
+
+    /// The full URL for `store_id` with a token (if any), as a LiveStore client builds it.
+    pub fn url_for(&self, store_id: &str, token: Option<&str>) -> String {
+        let instance = format!("bench-{:08x}", rand::thread_rng().gen::<u32>());
+        let payload = match token {
+            Some(t) => serde_json::json!({ "instanceId": instance, "authToken": t }),
+            None => serde_json::json!({ "instanceId": instance }),
+        };
+        format!(
+            "{}?storeId={}&payload={}",
+            self.base,
+            percent_encode(store_id),
+            percent_encode(&payload.to_string())
+        )
+    }
+
+    /// Mints a token for user `n` and connects to `store_id`.
+    pub async fn connect(&self, store_id: &str, n: usize) -> anyhow::Result<Socket> {
+        let token = self.tokens.token(n)?;
+        self.connect_url(&self.url_for(store_id, token.as_deref()))
+            .await
+    }
+
+    /// Opens one socket to a prepared URL, failing after the connect timeout.
+    pub async fn connect_url(&self, url: &str) -> anyhow::Result<Socket> {
+        tokio::time::timeout(self.connect_timeout, self.handshake(url))
+            .await
+            .map_err(|_| anyhow!("connect timed out after {:?}", self.connect_timeout))?
+    }
+
+    async fn handshake(&self, url: &str) -> anyhow::Result<Socket> {
+        let request = url.into_client_request().context("building the request")?;
+        let host = request.uri().host().context("URL has no host")?.to_owned();
+        let port = request.uri().port_u16().unwrap_or(80);
+        let stream = TcpStream::connect((host.as_str(), port))
+            .await
+            .with_context(|| format!("TCP connect to {host}:{port}"))?;
+        stream.set_nodelay(true).context("TCP_NODELAY")?;
+        let (socket, _response) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(self.config))
+                .await
+                .map_err(describe_handshake_error)?;
+        Ok(socket)
+    }
+
+    /// Opens one socket per URL with at most `concurrency` handshakes in progress; returns
+    /// them in URL order with each handshake's duration. Fails on the first error.
+    pub async fn connect_many(
+        &self,
+        urls: Vec<String>,
+        concurrency: usize,
+    ) -> anyhow::Result<Vec<(Socket, Duration)>> {
+        let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut pending = FuturesUnordered::new();
+        for (i, url) in urls.into_iter().enumerate() {
+            let gate = Arc::clone(&gate);
+            let this = self.clone();
+            pending.push(tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await?;
+                let started = tokio::time::Instant::now();
+                let socket = this
+                    .connect_url(&url)
+                    .await
+                    .with_context(|| format!("socket {i}"))?;
+                anyhow::Ok((i, socket, started.elapsed()))
+            }));
+        }
+        let mut out: Vec<Option<(Socket, Duration)>> = Vec::new();
+        out.resize_with(pending.len(), || None);
+        while let Some(joined) = pending.next().await {
+            let (i, socket, took) = joined.context("connect task panicked")??;
+            out[i] = Some((socket, took));
+        }
+        out.into_iter()
+            .map(|s| s.ok_or_else(|| anyhow!("a socket was not opened")))
+            .collect()
+    }
+}
+
+/// Turns `ws://host:port[/path]` into the `/websocket` endpoint URL.
+fn websocket_base(url: &str) -> anyhow::Result<String> {
+    let trimmed = url.trim_end_matches('/');
+    if !(trimmed.starts_with("ws://") || trimmed.starts_with("wss://")) {
+        bail!("--url must start with ws:// (got {url:?})");
+    }
+    if trimmed.starts_with("wss://") {
+        bail!("wss:// is not supported: this tool speaks plain TCP to a local server");
+    }
+    if trimmed.ends_with("/websocket") {
+        Ok(trimmed.to_owned())
+    } else {
+        Ok(format!("{trimmed}/websocket"))
+    }
+}
+
+/// Error text for a failed handshake, with the server's rejection body when there is one.
+fn describe_handshake_error(err: tokio_tungstenite::tungstenite::Error) -> anyhow::Error {
+    use tokio_tungstenite::tungstenite::Error;
+    match err {
+        Error::Http(response) => {
+            let body = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            anyhow!(
+                "server refused the upgrade: HTTP {} {}",
+                response.status(),
+                body
+            )
+        }
+        other => anyhow!("WebSocket handshake failed: {other}"),
+    }
+}
+
+/// RFC 3986 percent-encoding of everything but unreserved characters, as
+/// `encodeURIComponent` does for the characters that matter here.
+pub fn percent_encode(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() * 3);
+    for byte in raw.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A fresh random store id, so runs never collide with earlier data.
+pub fn fresh_store_id(prefix: &str, scenario: &str, index: usize) -> String {
+    let run: u64 = rand::thread_rng().gen();
+    format!("{prefix}-{scenario}-{run:016x}-{index}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoding_matches_encode_uri_component() {
+        assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(percent_encode(r#"{"a":1}"#), "%7B%22a%22%3A1%7D");
+        assert_eq!(percent_encode("é "), "%C3%A9%20");
+    }
+
+    #[test]
+    fn base_url_gets_websocket_path_once() {
+        assert_eq!(
+            websocket_base("ws://127.0.0.1:8787").unwrap(),
+            "ws://127.0.0.1:8787/websocket"
+        );
+        assert_eq!(
+            websocket_base("ws://h:1/websocket/").unwrap(),
+            "ws://h:1/websocket"
+        );
+        assert!(websocket_base("http://h:1").is_err());
+    }
+}

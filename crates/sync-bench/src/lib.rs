@@ -1,0 +1,78 @@
+//! sync-bench: a load generator for LiveStore sync-cf 0.3.1 compatible sync servers.
+//!
+//! It speaks the wire protocol (SPEC section 5) over real WebSockets, independent of any
+//! server's code, so it can be pointed at another implementation by `--url`. Each
+//! scenario of issue 5 lives in [`scenario`]; [`report`] prints and serialises results.
+
+pub mod cli;
+pub mod conn;
+pub mod report;
+pub mod rss;
+pub mod scenario;
+pub mod stats;
+pub mod summarize;
+pub mod wire;
+pub mod writer;
+
+use std::io::Write as _;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Scenario};
+use crate::report::Report;
+use crate::scenario::Ctx;
+
+/// File descriptors the load generator asks for: enough for tens of thousands of sockets.
+pub const WANTED_NOFILE: u64 = 65_536;
+
+/// Runs one command line: a scenario (printing its table, writing JSON if asked) or
+/// `summarize`.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Scenario::Summarize(args) = &cli.scenario {
+        let text = summarize::run(args)?;
+        if args.out.is_none() {
+            std::io::stdout().write_all(text.as_bytes())?;
+        }
+        return Ok(());
+    }
+    let nofile = raise_nofile_limit();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.global.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = runtime.enable_all().build().context("starting tokio")?;
+    let json = cli.global.json.clone();
+    let mut report = runtime.block_on(run_scenario(cli))?;
+    report.param("client_nofile", nofile);
+    std::io::stdout().write_all(report.to_table().as_bytes())?;
+    if let Some(path) = json {
+        report.write_json(&path)?;
+    }
+    Ok(())
+}
+
+async fn run_scenario(cli: Cli) -> anyhow::Result<Report> {
+    let ctx = Ctx::new(cli.global)?;
+    match &cli.scenario {
+        Scenario::Push(a) => scenario::push::run(&ctx, a).await,
+        Scenario::Fanout(a) => scenario::fanout::run(&ctx, a).await,
+        Scenario::Pull(a) => scenario::pull::run(&ctx, a).await,
+        Scenario::Connections(a) => scenario::connections::run(&ctx, a).await,
+        Scenario::Stores(a) => scenario::stores::run(&ctx, a).await,
+        Scenario::Summarize(_) => unreachable!("handled before the runtime starts"),
+    }
+}
+
+/// Raises the soft RLIMIT_NOFILE as far as the hard limit allows (many sockets need many
+/// descriptors); returns the limit now in force. Raise the hard limit with `ulimit -Hn`.
+fn raise_nofile_limit() -> u64 {
+    match rlimit::increase_nofile_limit(WANTED_NOFILE) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("sync-bench: could not raise RLIMIT_NOFILE: {e}");
+            rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .map(|(soft, _)| soft)
+                .unwrap_or(0)
+        }
+    }
+}

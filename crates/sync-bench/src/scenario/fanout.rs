@@ -1,0 +1,225 @@
+//! `fanout`: C receivers on one store and one writer pushing at a fixed rate. Each event
+//! carries its send time (`args.t`, on the run clock); every receiver records
+//! `receive time - t` for each event of each `PullRes` broadcast (context `push`).
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{add_latency, Ctx};
+use crate::cli::{secs, FanoutArgs};
+use crate::conn::{fresh_store_id, Socket};
+use crate::report::{Bound, Report};
+use crate::stats::{LatencyHistogram, RunClock};
+use crate::wire::{EventFactory, Frame, TAG_ERROR, TAG_PULL_RES};
+use crate::writer::{run_writer, StopAt, WriterPlan};
+
+/// Issue 5: p99 push-to-receive at most 10 ms with C=1,000 at 100 pushes/s.
+pub const TARGET_P99_MS: f64 = 10.0;
+/// Pushes the rate-limited writer may have outstanding; high so it never throttles the rate.
+const WRITER_IN_FLIGHT: usize = 256;
+
+/// What one receiver saw.
+struct ReceiverOutcome {
+    latency: LatencyHistogram,
+    events: u64,
+}
+
+pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
+    if !args.rate.is_finite() || args.rate <= 0.0 {
+        anyhow::bail!("--rate must be positive");
+    }
+    let store = fresh_store_id(&ctx.opts.store_prefix, "fanout", 0);
+    let mut urls = Vec::with_capacity(args.connections);
+    for i in 0..args.connections {
+        let token = ctx.connector.tokens().token(i + 1)?;
+        urls.push(ctx.connector.url_for(&store, token.as_deref()));
+    }
+    let connect_started = Instant::now();
+    let receivers = ctx
+        .connector
+        .connect_many(urls, args.handshake_concurrency)
+        .await?;
+    let connect_took = connect_started.elapsed();
+    let writer_socket = ctx.connector.connect(&store, 0).await?;
+
+    // `None` while pushing; `Some(head)` once the writer is done: receivers then drain
+    // until they have seen `head` (or the idle timeout passes).
+    let (final_head_tx, final_head_rx) = watch::channel::<Option<u64>>(None);
+    let warmup_ns = ctx.clock.now_ns() + nanos(secs(args.warmup));
+    let mut tasks = Vec::with_capacity(receivers.len());
+    for (socket, _) in receivers {
+        tasks.push(tokio::spawn(receive(
+            socket,
+            final_head_rx.clone(),
+            ctx.clock,
+            warmup_ns,
+            ctx.opts.idle_timeout(),
+        )));
+    }
+
+    let plan = WriterPlan {
+        batch: args.batch,
+        in_flight: WRITER_IN_FLIGHT,
+        stop: StopAt::Deadline(Instant::now() + secs(args.warmup + args.duration)),
+        pace: Some(Duration::from_secs_f64(1.0 / args.rate)),
+        idle_timeout: ctx.opts.idle_timeout(),
+    };
+    let writer = run_writer(
+        writer_socket,
+        EventFactory::new(ctx.opts.event_pad, 0),
+        plan,
+        ctx.clock,
+    )
+    .await;
+    let head = writer.as_ref().map(|w| w.head).unwrap_or(0);
+    // Receivers stop at `head` even if the writer failed, so nothing waits forever.
+    let _ = final_head_tx.send(Some(head));
+    let writer = writer.context("fanout writer")?;
+
+    let mut latency = LatencyHistogram::new();
+    let mut delivered = 0u64;
+    let mut failed = 0usize;
+    let mut first_error = None;
+    for t in tasks {
+        match t.await.context("receiver task panicked")? {
+            Ok(r) => {
+                latency.merge(&r.latency);
+                delivered += r.events;
+            }
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+
+    let expected = head * args.connections as u64;
+    let mut report = ctx.report("fanout");
+    report
+        .param("connections", args.connections)
+        .param("rate_per_s", args.rate)
+        .param("batch", args.batch)
+        .param("duration_s", args.duration)
+        .param("warmup_s", args.warmup);
+    let summary = latency.summary();
+    add_latency(&mut report, "receive", "push-to-receive", &summary);
+    report
+        .metric(
+            "receive_samples",
+            "latency samples",
+            Some(summary.samples as f64),
+            "events",
+        )
+        .metric(
+            "pushes",
+            "pushes acked",
+            Some(writer.pushes as f64),
+            "pushes",
+        )
+        .metric(
+            "delivered_ratio",
+            "deliveries received / expected",
+            Some(if expected > 0 {
+                delivered as f64 / expected as f64
+            } else {
+                0.0
+            }),
+            "",
+        )
+        .metric(
+            "receivers_failed",
+            "receivers failed",
+            Some(failed as f64),
+            "sockets",
+        )
+        .metric(
+            "connect_s",
+            "time to connect receivers",
+            Some(connect_took.as_secs_f64()),
+            "s",
+        );
+    add_latency(
+        &mut report,
+        "ack",
+        "writer push-to-ack",
+        &writer.ack_latency.summary(),
+    );
+    if let Some(e) = first_error {
+        report.note(format!("first receiver error: {e}"));
+    }
+    report.target("receive_p99_ms", Bound::AtMost, TARGET_P99_MS);
+    Ok(report)
+}
+
+/// One receiver: records latencies of broadcast events until it has seen the final head.
+async fn receive(
+    socket: Socket,
+    mut final_head: watch::Receiver<Option<u64>>,
+    clock: RunClock,
+    warmup_ns: u64,
+    idle: Duration,
+) -> anyhow::Result<ReceiverOutcome> {
+    let (_sink, mut stream) = socket.split();
+    let mut out = ReceiverOutcome {
+        latency: LatencyHistogram::new(),
+        events: 0,
+    };
+    let mut seen = 0u64;
+    loop {
+        let target = *final_head.borrow();
+        if let Some(head) = target {
+            if seen >= head {
+                break;
+            }
+        }
+        let next = match target {
+            // After the end is known, every frame must come in time.
+            Some(head) => timeout(idle, stream.next())
+                .await
+                .map_err(|_| anyhow!("missing broadcasts: saw up to e{seen} of e{head}"))?,
+            // Before, wait without a deadline: the writer may take a while to start.
+            None => tokio::select! {
+                changed = final_head.changed() => {
+                    if changed.is_err() {
+                        return Err(anyhow!("fanout coordinator went away"));
+                    }
+                    continue;
+                }
+                next = stream.next() => next,
+            },
+        };
+        let msg = next
+            .ok_or_else(|| anyhow!("server closed the socket"))?
+            .context("reading a broadcast")?;
+        let text = match msg {
+            Message::Text(text) => text,
+            Message::Close(frame) => return Err(anyhow!("server closed the socket: {frame:?}")),
+            _ => continue,
+        };
+        let now = clock.now_ns();
+        let frame = Frame::parse(text.as_str())?;
+        match frame.tag.as_ref() {
+            TAG_PULL_RES => {
+                for (seq, sent) in frame.batch_timestamps()? {
+                    seen = seen.max(seq);
+                    out.events += 1;
+                    if let Some(sent) = sent.filter(|&t| t >= warmup_ns) {
+                        out.latency.record_ns(now.saturating_sub(sent));
+                    }
+                }
+            }
+            TAG_ERROR => frame.fail_on_error()?,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
