@@ -1,0 +1,27 @@
+# Recipes for working on the workspace. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Both services in one process with development config (SQLite under ./data).
+dev:
+    cargo run -p dev-stack
+
+# The test suite (the README's test command).
+test:
+    cargo test --workspace
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# End to end: the real LiveStore client in Node, then the demo app in headless Chromium.
+e2e:
+    cargo build -p auth-worker -p sync-worker
+    cd e2e && npm ci --no-audit --no-fund && npm test
+    cd web && npm ci --no-audit --no-fund && npm run build
+    cd e2e/browser && npm ci --no-audit --no-fund && npm test
+
+# The standard benchmark suite against a release build; results in bench-results/.
+bench:
+    bash bench/run.sh
