@@ -1,0 +1,288 @@
+//! `AuthConfig`: the common settings plus the keys only auth-worker reads.
+//!
+//! Every limit is explicit and configurable; an unparsable value stops start-up with a
+//! [`ConfigError`] naming the key. Argon2 parameters below the OWASP floor the SPEC sets
+//! (19 MiB, t=2, p=1) are refused, so no configuration can weaken hashing silently.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use shared::constants::env;
+use shared::{CommonConfig, ConfigError, Vars};
+
+/// Service-specific environment keys.
+pub mod keys {
+    /// Requests per minute per client IP on the auth endpoints; `0` turns it off.
+    pub const RATE_LIMIT_PER_MINUTE: &str = "AUTH_RATE_LIMIT_PER_MINUTE";
+    /// Failed logins per account tolerated within the window below.
+    pub const LOGIN_MAX_FAILURES: &str = "AUTH_LOGIN_MAX_FAILURES";
+    /// Window of the per-account failed-login limit, in seconds.
+    pub const LOGIN_FAILURE_WINDOW_SECONDS: &str = "AUTH_LOGIN_FAILURE_WINDOW_SECONDS";
+    /// Password hashes/verifications allowed to run at once.
+    pub const MAX_CONCURRENT_HASHES: &str = "AUTH_MAX_CONCURRENT_HASHES";
+    /// Argon2id memory cost in KiB (at least 19456).
+    pub const ARGON2_MEMORY_KIB: &str = "AUTH_ARGON2_MEMORY_KIB";
+    /// Argon2id iterations (at least 2).
+    pub const ARGON2_ITERATIONS: &str = "AUTH_ARGON2_ITERATIONS";
+    /// Argon2id lanes (at least 1).
+    pub const ARGON2_PARALLELISM: &str = "AUTH_ARGON2_PARALLELISM";
+    /// Largest request body accepted, in bytes.
+    pub const MAX_BODY_BYTES: &str = "AUTH_MAX_BODY_BYTES";
+    /// TEST ONLY: `true` lets the three argon2 keys go below the OWASP floor, so a
+    /// debug-build test suite need not spend ~2 s per hash. Refused in production and
+    /// loudly logged at start.
+    pub const ARGON2_ALLOW_BELOW_OWASP: &str = "AUTH_ARGON2_ALLOW_BELOW_OWASP_FOR_TESTS";
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/auth.db";
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 8788;
+/// The original's per-IP limit, applied by default in production only.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 10;
+pub const DEFAULT_LOGIN_MAX_FAILURES: u32 = 5;
+pub const DEFAULT_LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Argon2id cost parameters (OWASP: m=19456 KiB, t=2, p=1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Argon2Params {
+    /// The OWASP recommendation the SPEC requires as a minimum.
+    pub const OWASP: Self = Self {
+        memory_kib: 19_456,
+        iterations: 2,
+        parallelism: 1,
+    };
+}
+
+impl Argon2Params {
+    /// Whether every parameter is at least the OWASP recommendation.
+    pub fn meets_owasp(&self) -> bool {
+        self.memory_kib >= Self::OWASP.memory_kib
+            && self.iterations >= Self::OWASP.iterations
+            && self.parallelism >= Self::OWASP.parallelism
+    }
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self::OWASP
+    }
+}
+
+/// Password hashing: cost and how many hashes may run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingConfig {
+    pub params: Argon2Params,
+    /// Bound on concurrent hash/verify jobs; the rest queue for a permit.
+    pub max_concurrent: usize,
+}
+
+/// Request rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Per client IP on all auth endpoints; `None` is off.
+    pub per_ip_per_minute: Option<NonZeroU32>,
+    /// Failed logins per account within `login_failure_window` before 429.
+    pub login_max_failures: NonZeroU32,
+    pub login_failure_window: Duration,
+}
+
+/// Everything auth-worker needs to start.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub common: CommonConfig,
+    pub database_url: String,
+    pub host: String,
+    pub port: u16,
+    pub hashing: HashingConfig,
+    pub rate_limits: RateLimitConfig,
+    /// Largest request body accepted; larger ones get 400 `INVALID_REQUEST`.
+    pub max_body_bytes: usize,
+}
+
+impl AuthConfig {
+    /// Parses and validates the common keys and auth-worker's own.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let common = CommonConfig::from_vars(vars)?;
+
+        // Off in development (as in the original) unless set; on in production.
+        let per_ip_per_minute = match vars.parse::<u32>(keys::RATE_LIMIT_PER_MINUTE)? {
+            Some(n) => NonZeroU32::new(n),
+            None if common.is_production() => NonZeroU32::new(DEFAULT_RATE_LIMIT_PER_MINUTE),
+            None => None,
+        };
+        let login_max_failures =
+            positive(vars, keys::LOGIN_MAX_FAILURES, DEFAULT_LOGIN_MAX_FAILURES)?;
+        let login_failure_window = vars.seconds(
+            keys::LOGIN_FAILURE_WINDOW_SECONDS,
+            DEFAULT_LOGIN_FAILURE_WINDOW,
+        )?;
+
+        let allow_weak = vars.flag(keys::ARGON2_ALLOW_BELOW_OWASP, false)?;
+        if allow_weak && common.is_production() {
+            return Err(ConfigError::new(
+                keys::ARGON2_ALLOW_BELOW_OWASP,
+                "is a test-only setting and is refused in production",
+            ));
+        }
+        let floor = |owasp: u32| if allow_weak { 1 } else { owasp };
+        let owasp = Argon2Params::OWASP;
+        let params = Argon2Params {
+            memory_kib: at_least(
+                vars,
+                keys::ARGON2_MEMORY_KIB,
+                owasp.memory_kib,
+                floor(owasp.memory_kib),
+            )?,
+            iterations: at_least(
+                vars,
+                keys::ARGON2_ITERATIONS,
+                owasp.iterations,
+                floor(owasp.iterations),
+            )?,
+            parallelism: at_least(
+                vars,
+                keys::ARGON2_PARALLELISM,
+                owasp.parallelism,
+                floor(owasp.parallelism),
+            )?,
+        };
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let max_concurrent = positive(
+            vars,
+            keys::MAX_CONCURRENT_HASHES,
+            u32::try_from(cpus).unwrap_or(1),
+        )?;
+
+        let max_body_bytes = vars.parse_or(keys::MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES)?;
+        if max_body_bytes < 1024 {
+            return Err(ConfigError::new(
+                keys::MAX_BODY_BYTES,
+                "must be at least 1024",
+            ));
+        }
+
+        Ok(Self {
+            database_url: vars
+                .get_or(env::DATABASE_URL, DEFAULT_DATABASE_URL)
+                .to_owned(),
+            host: vars.get_or(env::HOST, DEFAULT_HOST).to_owned(),
+            port: vars.parse_or(env::PORT, DEFAULT_PORT)?,
+            hashing: HashingConfig {
+                params,
+                max_concurrent: usize::try_from(max_concurrent.get()).unwrap_or(1),
+            },
+            rate_limits: RateLimitConfig {
+                per_ip_per_minute,
+                login_max_failures,
+                login_failure_window,
+            },
+            max_body_bytes,
+            common,
+        })
+    }
+}
+
+fn positive(vars: &Vars, key: &str, default: u32) -> Result<NonZeroU32, ConfigError> {
+    let value = vars.parse_or(key, default)?;
+    NonZeroU32::new(value).ok_or_else(|| ConfigError::new(key, "must be at least 1"))
+}
+
+/// A value that may be raised above the security floor but never lowered below it.
+fn at_least(vars: &Vars, key: &str, default: u32, floor: u32) -> Result<u32, ConfigError> {
+    let value = vars.parse_or(key, default)?;
+    if value < floor {
+        return Err(ConfigError::new(
+            key,
+            format!("must be at least {floor} (OWASP minimum for argon2id)"),
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_defaults() {
+        let cfg = AuthConfig::from_vars(&Vars::default()).unwrap();
+        assert_eq!(cfg.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!((cfg.host.as_str(), cfg.port), (DEFAULT_HOST, DEFAULT_PORT));
+        assert_eq!(cfg.rate_limits.per_ip_per_minute, None);
+        assert_eq!(cfg.rate_limits.login_max_failures.get(), 5);
+        assert_eq!(cfg.hashing.params, Argon2Params::OWASP);
+        assert!(cfg.hashing.max_concurrent >= 1);
+        assert_eq!(cfg.max_body_bytes, 16 * 1024);
+    }
+
+    #[test]
+    fn production_turns_the_ip_limit_on_and_zero_turns_it_off() {
+        let prod = [
+            ("ENVIRONMENT", "production"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example"),
+        ];
+        let cfg = AuthConfig::from_vars(&Vars::from_pairs(prod)).unwrap();
+        assert_eq!(
+            cfg.rate_limits.per_ip_per_minute.map(NonZeroU32::get),
+            Some(10)
+        );
+
+        let mut vars = Vars::from_pairs(prod);
+        vars.set(keys::RATE_LIMIT_PER_MINUTE, "0");
+        let cfg = AuthConfig::from_vars(&vars).unwrap();
+        assert_eq!(cfg.rate_limits.per_ip_per_minute, None);
+
+        let cfg =
+            AuthConfig::from_vars(&Vars::from_pairs([(keys::RATE_LIMIT_PER_MINUTE, "3")])).unwrap();
+        assert_eq!(
+            cfg.rate_limits.per_ip_per_minute.map(NonZeroU32::get),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn invalid_or_weakening_values_name_the_key() {
+        for (key, value) in [
+            (env::PORT, "eighty"),
+            (env::PORT, "70000"),
+            (keys::RATE_LIMIT_PER_MINUTE, "-1"),
+            (keys::LOGIN_MAX_FAILURES, "0"),
+            (keys::LOGIN_FAILURE_WINDOW_SECONDS, "0"),
+            (keys::MAX_CONCURRENT_HASHES, "0"),
+            (keys::ARGON2_MEMORY_KIB, "4096"),
+            (keys::ARGON2_ITERATIONS, "1"),
+            (keys::ARGON2_PARALLELISM, "0"),
+            (keys::MAX_BODY_BYTES, "12"),
+        ] {
+            let err = AuthConfig::from_vars(&Vars::from_pairs([(key, value)])).unwrap_err();
+            assert_eq!(err.key, key, "{key}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn weak_argon2_only_with_the_test_flag_and_never_in_production() {
+        let weak = [
+            (keys::ARGON2_ALLOW_BELOW_OWASP, "true"),
+            (keys::ARGON2_MEMORY_KIB, "64"),
+            (keys::ARGON2_ITERATIONS, "1"),
+        ];
+        let cfg = AuthConfig::from_vars(&Vars::from_pairs(weak)).unwrap();
+        assert_eq!(cfg.hashing.params.memory_kib, 64);
+        assert!(!cfg.hashing.params.meets_owasp());
+
+        let mut vars = Vars::from_pairs(weak);
+        vars.set("ENVIRONMENT", "production");
+        vars.set("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        vars.set("CORS_ALLOWED_ORIGINS", "https://app.example");
+        let err = AuthConfig::from_vars(&vars).unwrap_err();
+        assert_eq!(err.key, keys::ARGON2_ALLOW_BELOW_OWASP);
+    }
+}

@@ -1,0 +1,144 @@
+//! `ApiError`: every failure the API answers, mapped in one place to a status, a stable
+//! code and the body `{"success":false,"error":{"code","message"}}`.
+//!
+//! Messages are fixed or built from what the client sent about its own request; internal
+//! errors are logged once here (with the request span) and answered with a generic text.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use shared::AuthErrorCode;
+
+use crate::storage::StoreError;
+
+/// An error answered to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed body, missing field, wrong type, bad email, body too large, ...
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The password breaks the policy; the message says which rule.
+    #[error("{0}")]
+    WeakPassword(String),
+    /// Unknown email or wrong password: one variant, so one body, for both.
+    #[error("Invalid email or password")]
+    InvalidCredentials,
+    /// Unknown, revoked, reused or malformed token.
+    #[error("Invalid or revoked token")]
+    InvalidToken,
+    #[error("Token has expired")]
+    TokenExpired,
+    #[error("An account with this email already exists")]
+    EmailAlreadyExists,
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    #[error("Not found")]
+    NotFound,
+    #[error("Too many requests, retry later")]
+    RateLimited { retry_after: Duration },
+    /// Anything unexpected. The cause is logged, never sent.
+    #[error("Internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::InvalidRequest(message.into())
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    pub fn code(&self) -> AuthErrorCode {
+        match self {
+            Self::InvalidRequest(_) => AuthErrorCode::InvalidRequest,
+            Self::WeakPassword(_) => AuthErrorCode::WeakPassword,
+            Self::InvalidCredentials => AuthErrorCode::InvalidCredentials,
+            Self::InvalidToken => AuthErrorCode::InvalidToken,
+            Self::TokenExpired => AuthErrorCode::TokenExpired,
+            Self::EmailAlreadyExists => AuthErrorCode::EmailAlreadyExists,
+            Self::MethodNotAllowed => AuthErrorCode::MethodNotAllowed,
+            Self::NotFound => AuthErrorCode::NotFound,
+            Self::RateLimited { .. } => AuthErrorCode::RateLimited,
+            Self::Internal(_) => AuthErrorCode::InternalError,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::EmailTaken => Self::EmailAlreadyExists,
+            StoreError::Database(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    success: bool,
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: AuthErrorCode,
+    message: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let Self::Internal(cause) = &self {
+            // The one place a 5xx is logged; `{:#}` keeps the cause chain.
+            tracing::error!(error = format!("{cause:#}"), "request failed");
+        }
+        let message = self.to_string();
+        let body = ErrorBody {
+            success: false,
+            error: ErrorDetail {
+                code,
+                message: &message,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Self::RateLimited { retry_after } = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(retry_after)),
+            );
+        }
+        response
+    }
+}
+
+/// Whole seconds, rounded up and at least 1, so a client that waits that long succeeds.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(5_001)), 6);
+        assert_eq!(retry_after_secs(Duration::from_secs(60)), 60);
+    }
+
+    #[test]
+    fn internal_errors_never_leak() {
+        let err = ApiError::internal(anyhow::anyhow!("disk /secret/path is full"));
+        assert_eq!(err.to_string(), "Internal server error");
+        assert_eq!(err.code(), AuthErrorCode::InternalError);
+    }
+}

@@ -1,0 +1,58 @@
+//! `POST /login {"email","password"}`: verifies the password and starts a session.
+//!
+//! An unknown email and a wrong password are the same `ApiError::InvalidCredentials`
+//! (byte-identical bodies) after the same work: one lookup and one argon2 verification,
+//! against the dummy hash when there is no user. Failed attempts count against the
+//! account (the normalized email, known or not) in the failed-login limiter.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::Utc;
+
+use super::{auth_response, record_user, AuthResponse, CredentialsBody, SessionStart};
+use crate::domain::Email;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::startup::AppState;
+
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CredentialsBody>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let email = Email::parse(&body.email)?;
+    if let Err(retry_after) = state.login_limiter.check(email.as_str()) {
+        tracing::warn!("login refused: too many failed attempts for this account");
+        return Err(ApiError::RateLimited { retry_after });
+    }
+    let credentials = state.store.find_credentials(&email).await?;
+    let (user_id, stored_hash) = match credentials {
+        Some(c) => (Some(c.user_id), Some(c.password_hash)),
+        None => (None, None),
+    };
+    let verified = state
+        .hasher
+        .verify(body.password, stored_hash)
+        .await
+        .map_err(ApiError::Internal)?;
+    let Some(user_id) = user_id.filter(|_| verified) else {
+        state.login_limiter.record_failure(email.as_str());
+        tracing::info!("login failed");
+        return Err(ApiError::InvalidCredentials);
+    };
+    state.login_limiter.clear(email.as_str());
+    record_user(&user_id);
+
+    let now = Utc::now();
+    let start = SessionStart::new(&state, now);
+    state
+        .store
+        .start_session(&user_id, &start.session, now)
+        .await?;
+    let user = state
+        .store
+        .find_user(&user_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("user vanished during login")))?;
+    tracing::info!(session_id = %start.session.id, "user logged in");
+    auth_response(&state, user, &start.session.id, start.refresh_token, now)
+}

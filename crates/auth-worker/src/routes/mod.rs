@@ -1,0 +1,138 @@
+//! HTTP handlers, one file per endpoint, plus what they share: the success body and
+//! issuing tokens for a session.
+
+mod health;
+mod login;
+mod logout;
+mod me;
+mod refresh;
+mod signup;
+
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use health::health;
+pub use login::login;
+pub use logout::logout;
+pub use me::me;
+pub use refresh::refresh;
+pub use signup::signup;
+
+use crate::error::ApiError;
+use crate::extract::{Fields, RequestBody};
+use crate::startup::AppState;
+use crate::storage::{NewSession, User};
+use crate::tokens::{issue_access_token, NewRefreshToken};
+
+/// `{"success":true,"user":{...},"accessToken","refreshToken"}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthResponse {
+    pub success: bool,
+    pub user: User,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// `{"success":true,"user":{...}}` (`/me`).
+#[derive(Serialize)]
+pub struct UserResponse {
+    pub success: bool,
+    pub user: User,
+}
+
+/// `{"email","password"}` of signup and login. Deliberately not `Debug`.
+pub struct CredentialsBody {
+    pub email: String,
+    pub password: String,
+}
+
+impl RequestBody for CredentialsBody {
+    fn from_fields(fields: &mut Fields) -> Result<Self, ApiError> {
+        Ok(Self {
+            email: fields.string("email")?,
+            password: fields.string("password")?,
+        })
+    }
+}
+
+/// `{"refreshToken"}` of refresh and logout.
+pub struct RefreshTokenBody {
+    pub refresh_token: String,
+}
+
+impl RequestBody for RefreshTokenBody {
+    fn from_fields(fields: &mut Fields) -> Result<Self, ApiError> {
+        Ok(Self {
+            refresh_token: fields.string("refreshToken")?,
+        })
+    }
+}
+
+/// A new session's id and first refresh token, ready to store and to hand out.
+pub struct SessionStart {
+    pub session: NewSession,
+    pub refresh_token: String,
+}
+
+impl SessionStart {
+    pub fn new(state: &AppState, now: DateTime<Utc>) -> Self {
+        let token = NewRefreshToken::generate();
+        Self {
+            session: NewSession {
+                id: uuid::Uuid::new_v4().to_string(),
+                token_hash: token.hash,
+                expires_at_ms: refresh_expiry_ms(state, now),
+            },
+            refresh_token: token.token,
+        }
+    }
+}
+
+/// When a refresh token issued `now` expires, in epoch milliseconds.
+pub fn refresh_expiry_ms(state: &AppState, now: DateTime<Utc>) -> i64 {
+    let ttl_ms =
+        i64::try_from(state.config.common.refresh_token_ttl.as_millis()).unwrap_or(i64::MAX);
+    now.timestamp_millis().saturating_add(ttl_ms)
+}
+
+/// The success body: a fresh access token for `session_id` plus the given refresh token.
+pub fn auth_response(
+    state: &AppState,
+    user: User,
+    session_id: &str,
+    refresh_token: String,
+    now: DateTime<Utc>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let access_token = issue_access_token(
+        &state.jwt,
+        &user.id,
+        &user.email,
+        session_id,
+        state.config.common.access_token_ttl,
+        now,
+    )
+    .map_err(ApiError::internal)?;
+    Ok(Json(AuthResponse {
+        success: true,
+        user,
+        access_token,
+        refresh_token,
+    }))
+}
+
+/// Records the acting user on the request span.
+pub fn record_user(user_id: &str) {
+    tracing::Span::current().record("user_id", user_id);
+}
+
+/// Fallback for unknown paths.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// Fallback for a known path with an unsupported method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,122 @@
+//! Wiring: the shared application state, the router with its layers, and `run`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+use shared::JwtKeys;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::config::AuthConfig;
+use crate::hashing::PasswordHasher;
+use crate::rate_limit::{self, IpRateLimiter, LoginFailureLimiter};
+use crate::storage::AuthStore;
+use crate::{cors, routes, telemetry};
+
+/// How often idle rate-limit entries are dropped.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<AuthConfig>,
+    pub store: AuthStore,
+    pub hasher: PasswordHasher,
+    pub jwt: Arc<JwtKeys>,
+    /// `None` when the per-IP limit is off.
+    pub ip_limiter: Option<Arc<IpRateLimiter>>,
+    pub login_limiter: Arc<LoginFailureLimiter>,
+}
+
+impl AppState {
+    /// Opens and migrates the database and prepares the hasher (one dummy hash).
+    pub async fn build(config: AuthConfig) -> anyhow::Result<Self> {
+        if !config.hashing.params.meets_owasp() {
+            tracing::warn!(
+                params = ?config.hashing.params,
+                "argon2 parameters are BELOW the OWASP minimum (test-only setting); \
+                 never run this configuration with real users"
+            );
+        }
+        let store = AuthStore::connect(&config.database_url).await?;
+        let hasher = PasswordHasher::new(config.hashing).await?;
+        let limits = config.rate_limits;
+        Ok(Self {
+            jwt: Arc::new(config.common.jwt_keys()),
+            ip_limiter: limits
+                .per_ip_per_minute
+                .map(|n| Arc::new(IpRateLimiter::per_minute(n))),
+            login_limiter: Arc::new(LoginFailureLimiter::new(
+                limits.login_max_failures,
+                limits.login_failure_window,
+            )),
+            config: Arc::new(config),
+            store,
+            hasher,
+        })
+    }
+}
+
+/// The HTTP API. Needs `ConnectInfo<SocketAddr>` for per-IP limits (see [`run`]).
+pub fn router(state: AppState) -> Router {
+    let auth_routes = Router::new()
+        .route("/signup", post(routes::signup))
+        .route("/login", post(routes::login))
+        .route("/refresh", post(routes::refresh))
+        .route("/logout", post(routes::logout))
+        .route("/me", get(routes::me))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_per_ip,
+        ));
+    Router::new()
+        .merge(auth_routes)
+        .route("/health", get(routes::health))
+        .fallback(routes::not_found)
+        // Must follow every `route`: it applies to the routes registered before it.
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(telemetry::trace_layer())
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(middleware::from_fn_with_state(state.clone(), cors::cors)),
+        )
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight
+/// requests and closes the database.
+pub async fn run(
+    config: AuthConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::build(config).await?;
+    let pruning = rate_limit::spawn_pruning(
+        state.ip_limiter.clone(),
+        Arc::clone(&state.login_limiter),
+        PRUNE_INTERVAL,
+    );
+    let addr = listener
+        .local_addr()
+        .context("listener has no local address")?;
+    tracing::info!("listening on {addr}");
+    let served = axum::serve(
+        listener,
+        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    pruning.abort();
+    state.store.close().await;
+    tracing::info!("auth-worker stopped");
+    served.context("auth-worker server failed")
+}

@@ -1,0 +1,196 @@
+//! Sessions (refresh-token families) and their refresh tokens.
+//!
+//! A session is created at signup or login with its first token. `/refresh` marks the
+//! presented token rotated and adds its successor to the same session, in one
+//! transaction guarded by `rotated_at IS NULL`, so two concurrent refreshes of one token
+//! cannot both succeed. Revoking a session kills every token in it.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row as _, Sqlite, Transaction};
+
+use super::{iso, AuthStore, StoreError};
+
+/// A session to create, with its first refresh token (hash only).
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub token_hash: String,
+    pub expires_at_ms: i64,
+}
+
+/// A stored refresh token with the state of its session and user.
+#[derive(Debug, Clone)]
+pub struct RefreshTokenRecord {
+    pub session_id: String,
+    pub user_id: String,
+    pub email: String,
+    pub expires_at_ms: i64,
+    pub rotated: bool,
+    pub session_revoked: bool,
+}
+
+/// Result of trying to rotate a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotateOutcome {
+    Rotated,
+    /// Someone rotated it first, or the session was revoked meanwhile.
+    NotCurrent,
+}
+
+impl AuthStore {
+    /// Starts a session for an existing user (login).
+    pub async fn start_session(
+        &self,
+        user_id: &str,
+        session: &NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        Self::insert_session(&mut tx, user_id, session, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_session(
+        tx: &mut Transaction<'_, Sqlite>,
+        user_id: &str,
+        session: &NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (id, user_id, created_at) VALUES (?, ?, ?)")
+            .bind(&session.id)
+            .bind(user_id)
+            .bind(iso(now))
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at_ms) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(&session.token_hash)
+        .bind(&session.id)
+        .bind(iso(now))
+        .bind(session.expires_at_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.session_id, t.expires_at_ms, t.rotated_at IS NOT NULL AS rotated, \
+                    s.revoked_at IS NOT NULL AS revoked, s.user_id, u.email \
+             FROM refresh_tokens t \
+             JOIN sessions s ON s.id = t.session_id \
+             JOIN users u ON u.id = s.user_id \
+             WHERE t.token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| RefreshTokenRecord {
+            session_id: row.get("session_id"),
+            user_id: row.get("user_id"),
+            email: row.get("email"),
+            expires_at_ms: row.get("expires_at_ms"),
+            rotated: row.get::<i64, _>("rotated") != 0,
+            session_revoked: row.get::<i64, _>("revoked") != 0,
+        }))
+    }
+
+    /// Marks `old_hash` rotated and stores its successor in the same session, only if
+    /// `old_hash` is still the live token of a live session.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at_ms: i64,
+        now: DateTime<Utc>,
+    ) -> Result<RotateOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let marked = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = ? \
+             WHERE token_hash = ? AND rotated_at IS NULL \
+               AND session_id IN (SELECT id FROM sessions WHERE revoked_at IS NULL)",
+        )
+        .bind(iso(now))
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(RotateOutcome::NotCurrent);
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at_ms) \
+             SELECT ?, session_id, ?, ? FROM refresh_tokens WHERE token_hash = ?",
+        )
+        .bind(new_hash)
+        .bind(iso(now))
+        .bind(new_expires_at_ms)
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RotateOutcome::Rotated)
+    }
+
+    /// Revokes a session (no-op if already revoked). `reason` is recorded for audits.
+    pub async fn revoke_session(
+        &self,
+        session_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
+             WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(iso(now))
+        .bind(reason)
+        .bind(session_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes the session a refresh token belongs to; `false` if the token is unknown.
+    pub async fn revoke_session_of_token(
+        &self,
+        token_hash: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let session: Option<String> =
+            sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = ?")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        match session {
+            Some(session_id) => {
+                self.revoke_session(&session_id, reason, now).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Whether `session_id` exists for `user_id` and has not been revoked.
+    pub async fn session_is_active(
+        &self,
+        session_id: &str,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
+        let active = sqlx::query(
+            "SELECT 1 FROM sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(active.is_some())
+    }
+}
