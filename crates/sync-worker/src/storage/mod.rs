@@ -103,6 +103,8 @@ pub enum StorageError {
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored row that cannot be decoded, or a batch refused because writing it would
+    /// corrupt the log (empty, not a contiguous chain, `seq_num` beyond `i64::MAX`).
     #[error("corrupt row: {0}")]
     Corrupt(String),
 }

@@ -1,0 +1,174 @@
+//! SQLite backend of [`EventLog`]: one durable write path with group commit
+//! ([`writer`]) and a pool of readers that WAL lets run beside it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sync_worker::storage::StorageError> {
+//! use sync_worker::storage::sqlite::{SqliteEventLog, SqliteOptions};
+//! let log = SqliteEventLog::open("sqlite://data/sync.db", SqliteOptions::default()).await?;
+//! // ... serve ...
+//! log.close().await;
+//! # Ok(()) }
+//! ```
+
+mod codec;
+mod group_error;
+mod options;
+mod writer;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
+use sqlx::ConnectOptions;
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinHandle;
+
+pub use options::SqliteOptions;
+
+use self::codec::{to_sql_seq, RowDecoder, EVENT_COLUMNS};
+use self::options::Target;
+use self::writer::{Command, GroupLimits, Op, Writer};
+use super::{AppendBatch, EventLog, StorageError, StoreId, StoredEvent};
+
+/// The migrations of `migrations/sync/`, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sync");
+
+const SELECT_HEAD: &str =
+    "SELECT seq_num FROM events WHERE store_id = ?1 ORDER BY seq_num DESC LIMIT 1";
+
+/// The event log of every store, in one SQLite database.
+pub struct SqliteEventLog {
+    writes: mpsc::Sender<Command>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: SqlitePool,
+    read_sql: String,
+}
+
+impl SqliteEventLog {
+    /// Opens (creating the parent folder and file when missing) the database at
+    /// `database_url` (`sqlite://data/sync.db`, relative to the working directory, or
+    /// `sqlite::memory:`), applies the migrations of `migrations/sync/` and starts the
+    /// writer. WAL journal, `synchronous=FULL`, foreign keys on.
+    pub async fn open(database_url: &str, options: SqliteOptions) -> Result<Self, StorageError> {
+        options.validate()?;
+        let target = Target::parse(database_url, &options)?;
+        if let Some(parent) = target.file.as_deref().and_then(std::path::Path::parent) {
+            if !parent.as_os_str().is_empty() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|error| StorageError::Database(sqlx::Error::Io(error)))?;
+            }
+        }
+        let mut conn = target
+            .connect
+            .clone()
+            .create_if_missing(true)
+            .connect()
+            .await?;
+        MIGRATOR.run(&mut conn).await?;
+
+        let readers = SqlitePoolOptions::new()
+            .max_connections(options.max_readers)
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(target.connect)
+            .await?;
+
+        let (writes, queue) = mpsc::channel(options.writer_queue);
+        let limits = GroupLimits {
+            max_batches: options.group_max_batches,
+            max_events: options.group_max_events,
+        };
+        let writer = Writer::new(conn, limits, options.rows_per_insert);
+        let writer = tokio::spawn(writer.run(queue));
+        Ok(Self {
+            writes,
+            writer: Mutex::new(Some(writer)),
+            readers,
+            read_sql: format!(
+                "SELECT {EVENT_COLUMNS} FROM events \
+                 WHERE store_id = ?1 AND seq_num > ?2 ORDER BY seq_num LIMIT ?3"
+            ),
+        })
+    }
+
+    /// Finishes the writes already queued, then closes the writer and the readers (the
+    /// last connection checkpoints the WAL). Later calls fail with
+    /// [`StorageError::Closed`]; calling `close` again is a no-op.
+    pub async fn close(&self) {
+        let mut writer = self.writer.lock().await;
+        if let Some(handle) = writer.take() {
+            // Fails only when the writer already stopped, which is what we want anyway.
+            let _ = self.writes.send(Command::Close).await;
+            if let Err(error) = handle.await {
+                tracing::error!(%error, "event log writer task failed");
+            }
+        }
+        self.readers.close().await;
+    }
+
+    async fn write(&self, op: Op) -> Result<(), StorageError> {
+        let (reply, answer) = oneshot::channel();
+        self.writes
+            .send(Command::Write { op, reply })
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        answer.await.map_err(|_| StorageError::Closed)?
+    }
+}
+
+#[async_trait]
+impl EventLog for SqliteEventLog {
+    async fn head(&self, store: &StoreId) -> Result<u64, StorageError> {
+        let head: Option<i64> = sqlx::query_scalar(SELECT_HEAD)
+            .bind(store.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(closed_or_database)?;
+        let head = head.unwrap_or(0);
+        u64::try_from(head)
+            .map_err(|_| StorageError::Corrupt(format!("negative head {head} of store {store}")))
+    }
+
+    async fn append(&self, batch: AppendBatch) -> Result<(), StorageError> {
+        if batch.events.is_empty() {
+            return Ok(());
+        }
+        self.write(Op::Append(batch)).await
+    }
+
+    async fn read_range(
+        &self,
+        store: &StoreId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StorageError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = sqlx::query(&self.read_sql)
+            .bind(store.as_str())
+            .bind(to_sql_seq(after))
+            .bind(limit_sql)
+            .fetch(&self.readers);
+        // Sized for a typical chunk, not for `limit`, which may be huge.
+        let mut events = Vec::with_capacity(limit.min(1024));
+        let mut decoder = RowDecoder::default();
+        while let Some(row) = rows.try_next().await.map_err(closed_or_database)? {
+            events.push(decoder.decode(&row)?);
+        }
+        Ok(events)
+    }
+
+    async fn reset(&self, store: &StoreId) -> Result<(), StorageError> {
+        self.write(Op::Reset(store.clone())).await
+    }
+}
+
+/// A read on a closed pool is a read after [`SqliteEventLog::close`].
+fn closed_or_database(error: sqlx::Error) -> StorageError {
+    match error {
+        sqlx::Error::PoolClosed => StorageError::Closed,
+        other => StorageError::Database(other),
+    }
+}
