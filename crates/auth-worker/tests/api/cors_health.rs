@@ -1,0 +1,90 @@
+//! CORS preflight and headers, and GET /health.
+
+use reqwest::Method;
+
+use crate::helpers::{json_ok, Hashing, TestApp};
+
+#[tokio::test]
+async fn preflight_answers_204_with_the_spec_headers() {
+    let app = TestApp::spawn().await;
+    for path in ["/signup", "/login", "/refresh", "/logout", "/me"] {
+        let response = app
+            .client
+            .request(Method::OPTIONS, app.url(path))
+            .header("origin", "http://localhost:5173")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204, "{path}");
+        let headers = response.headers();
+        assert_eq!(headers["access-control-allow-origin"], "*");
+        assert_eq!(
+            headers["access-control-allow-methods"],
+            "GET, POST, OPTIONS"
+        );
+        assert_eq!(
+            headers["access-control-allow-headers"],
+            "Content-Type, Authorization"
+        );
+    }
+    // Plain responses (errors included) carry the origin too.
+    let response = app
+        .client
+        .get(app.url("/nope"))
+        .header("origin", "http://x.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn listed_origins_are_echoed_and_others_get_no_allow_origin() {
+    let app = TestApp::spawn_with(
+        Hashing::Fast,
+        &[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example, https://admin.example",
+        )],
+    )
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let allowed = preflight("https://admin.example").await.unwrap();
+    assert_eq!(allowed.status(), 204);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://admin.example"
+    );
+    assert_eq!(allowed.headers()["vary"], "Origin");
+
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_reports_healthy_with_a_timestamp() {
+    let app = TestApp::spawn().await;
+    let body = json_ok(app.get("/health").await).await;
+    assert_eq!(body["status"], "healthy");
+    let timestamp = body["timestamp"].as_str().expect("timestamp");
+    let parsed = chrono::DateTime::parse_from_rfc3339(timestamp).expect("ISO timestamp");
+    let age = chrono::Utc::now().signed_duration_since(parsed);
+    assert!(age.num_seconds().abs() < 60, "{timestamp}");
+    app.stop().await;
+}

@@ -1,0 +1,235 @@
+//! `TestApp`: the service on an ephemeral port with a fresh database, plus API helpers.
+//!
+//! Hashing: in a debug build one OWASP-strength argon2id hash costs about 2 s, so most
+//! tests run with the documented test-only setting `AUTH_ARGON2_ALLOW_BELOW_OWASP_FOR_TESTS`
+//! (m=256 KiB, t=1). Tests of the login/signup paths whose point is the real cost
+//! (claims, identical failure bodies, restart) use `Hashing::Owasp`, the defaults.
+//! Set `TEST_LOG=1` to see the service's logs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use reqwest::{header, Response, StatusCode};
+use serde_json::{json, Value};
+use shared::{JwtKeys, Vars};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
+pub const STRONG_PASSWORD: &str = "Str0ng!pass";
+
+/// Which argon2 cost the app hashes with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Hashing {
+    /// The production defaults (m=19456 KiB, t=2, p=1).
+    Owasp,
+    /// Test-only cheap parameters.
+    Fast,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub jwt: JwtKeys,
+    dir: Option<TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+fn init_test_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            shared::process::init_tracing();
+        }
+    });
+}
+
+impl TestApp {
+    /// Fast hashing, default settings otherwise.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Hashing::Fast, &[]).await
+    }
+
+    pub async fn spawn_with(hashing: Hashing, extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::spawn_in(dir, hashing, extra).await
+    }
+
+    /// Starts the service on the database inside `dir` (reused by restart tests).
+    pub async fn spawn_in(dir: TempDir, hashing: Hashing, extra: &[(&str, &str)]) -> Self {
+        init_test_logging();
+        let db_url = format!("sqlite://{}", Self::db_path_in(dir.path()).display());
+        let mut vars = Vars::from_pairs([("JWT_SECRET", JWT_SECRET), ("DATABASE_URL", &db_url)]);
+        if hashing == Hashing::Fast {
+            vars.set("AUTH_ARGON2_ALLOW_BELOW_OWASP_FOR_TESTS", "true");
+            vars.set("AUTH_ARGON2_MEMORY_KIB", "256");
+            vars.set("AUTH_ARGON2_ITERATIONS", "1");
+        }
+        for (key, value) in extra {
+            vars.set(*key, *value);
+        }
+        let config = auth_worker::AuthConfig::from_vars(&vars).expect("test config");
+        let jwt = config.common.jwt_keys();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(auth_worker::run(config, listener, async move {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            address,
+            client,
+            jwt,
+            dir: Some(dir),
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Where the database of a data dir lives: a sub-folder that does not exist yet, so
+    /// every start also exercises "create the folder and file if missing".
+    pub fn db_path_in(dir: &Path) -> PathBuf {
+        dir.join("data").join("auth.db")
+    }
+
+    /// Graceful shutdown; returns the data dir for a restart. Panics if `run` failed.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let result = tokio::time::timeout(std::time::Duration::from_secs(10), server)
+                .await
+                .expect("server stops within 10 s")
+                .expect("server task");
+            result.expect("run returned an error");
+        }
+        self.dir.take().expect("data dir")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Response {
+        let mut request = self.client.post(self.url(path)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> Response {
+        self.post_json("/signup", &json!({ "email": email, "password": password }))
+            .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json("/login", &json!({ "email": email, "password": password }))
+            .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/refresh", &json!({ "refreshToken": refresh_token }))
+            .await
+    }
+
+    pub async fn logout(&self, refresh_token: &str) -> Response {
+        self.post_json("/logout", &json!({ "refreshToken": refresh_token }))
+            .await
+    }
+
+    pub async fn me(&self, access_token: &str) -> Response {
+        self.client
+            .get(self.url("/me"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Signs up `email` with the strong password and returns the success body.
+    pub async fn signed_up(&self, email: &str) -> Value {
+        json_ok(self.signup(email, STRONG_PASSWORD).await).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // A test that panicked before `stop`: end the server task with it.
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Asserts a 200 and returns the JSON body.
+pub async fn json_ok(response: Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.expect("JSON body");
+    assert_eq!(status, StatusCode::OK, "body: {body}");
+    body
+}
+
+/// Asserts the SPEC error shape with `status` and `code`; returns the message.
+pub async fn assert_error(response: Response, status: u16, code: &str) -> String {
+    let actual = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "body: {text}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type:?}: {text}"
+    );
+    let body: Value = serde_json::from_str(&text).expect("JSON error body");
+    assert_eq!(body["success"], json!(false), "{body}");
+    assert_eq!(body["error"]["code"], json!(code), "{body}");
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("message")
+        .to_owned();
+    assert!(!message.is_empty());
+    message
+}
+
+pub fn str_field<'a>(body: &'a Value, pointer: &str) -> &'a str {
+    body.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{pointer} missing in {body}"))
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of auth-worker: each test spawns the real service on 127.0.0.1:0 with
+//! its own temporary SQLite file and talks HTTP to it. One binary (see `helpers`).
+
+mod cors_health;
+mod helpers;
+mod login;
+mod persistence;
+mod rate_limit;
+mod signup;
+mod tokens;
+mod validation;
