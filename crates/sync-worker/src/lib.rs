@@ -1,3 +1,121 @@
 //! sync-worker: a LiveStore `sync-cf` 0.3.1 compatible sync server.
+//!
+//! A WebSocket on any path ending in `/websocket` (`?storeId=...&payload=...`), admitted
+//! by the JWT decision table of [`connect::auth`], speaking the protocol of
+//! [`protocol`] (see `PROTOCOL.md`), with per-store [`hub`]s in front of a durable
+//! [`storage::EventLog`].
 
+pub mod config;
+pub mod connect;
+pub mod connection;
+pub mod hub;
+pub mod protocol;
+pub mod routes;
 pub mod storage;
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::{SyncConfig, SyncLimits};
+pub use routes::router;
+
+use connect::AuthSettings;
+use hub::{HubLimits, Hubs};
+use storage::sqlite::{SqliteEventLog, SqliteOptions};
+use storage::EventLog;
+
+/// Shared state of the service; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+/// What [`AppState`] holds.
+pub struct AppInner {
+    pub config: SyncConfig,
+    pub auth: AuthSettings,
+    pub log: Arc<dyn EventLog>,
+    pub hubs: Hubs,
+    /// Cancelled when the server starts shutting down; every connection watches it.
+    pub shutdown: CancellationToken,
+    /// Tracks connection tasks so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    pub next_connection_id: AtomicU64,
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(config: SyncConfig, log: Arc<dyn EventLog>) -> Self {
+        let hubs = Hubs::new(
+            log.clone(),
+            HubLimits {
+                pipeline_depth: config.limits.store_pipeline_depth,
+            },
+        );
+        Self(Arc::new(AppInner {
+            auth: AuthSettings::from_common(&config.common),
+            config,
+            log,
+            hubs,
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            next_connection_id: AtomicU64::new(1),
+        }))
+    }
+}
+
+/// Opens the event log, serves on `listener` until `shutdown` completes, then: stops
+/// accepting, lets in-flight pushes commit and be acknowledged, closes every socket with
+/// 1001, and closes the storage.
+pub async fn run(
+    config: SyncConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.common.warn_if_insecure();
+    if !config.common.require_auth {
+        tracing::warn!(
+            "REQUIRE_AUTH is off: connections without a valid token act as the dev user"
+        );
+    }
+    let log = Arc::new(SqliteEventLog::open(&config.database_url, SqliteOptions::default()).await?);
+    let grace = config.limits.shutdown_grace;
+    let state = AppState::new(config, log.clone());
+    let app = router(state.clone());
+
+    tracing::info!("listening on {}", listener.local_addr()?);
+    let stopping = state.shutdown.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.cancel();
+        })
+        .await;
+
+    state.shutdown.cancel();
+    state.tracker.close();
+    // Connections finish their pushes within `grace`, then close; allow for the close
+    // handshakes on top.
+    if tokio::time::timeout(grace + Duration::from_secs(2), state.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close within the shutdown grace period");
+    }
+    log.close().await;
+    tracing::info!("stopped");
+    served?;
+    Ok(())
+}

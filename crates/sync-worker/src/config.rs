@@ -1,0 +1,187 @@
+//! `SyncConfig`: the common settings plus the sync worker's own keys and limits.
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `DATABASE_URL` | `sqlite://data/sync.db` | event log database, created and migrated at start |
+//! | `HOST` / `PORT` | `127.0.0.1` / `8787` | bind address |
+//! | `STATIC_DIR` | unset | a directory served for non-API paths (a demo web app) |
+//! | `MAX_FRAME_BYTES` | `1048576` | largest accepted WebSocket message; larger closes with 1009 |
+//! | `MAX_PUSH_BATCH` | `1000` | most events in one `PushReq`; more is answered with an Error |
+//! | `OUTBOUND_QUEUE_LEN` | `256` | messages queued per connection before it is dropped as too slow (1013) |
+//! | `MAX_PUSHES_IN_FLIGHT` | `64` | unacknowledged pushes one connection may pipeline |
+//! | `STORE_PIPELINE_DEPTH` | `64` | validated pushes of one store handed to storage before the first commits |
+//! | `WS_BUFFER_BYTES` | `4096` | per-socket read/write buffer (kept small: 10k idle sockets) |
+//! | `WRITE_TIMEOUT_SECONDS` | `30` | a socket write that takes longer closes the connection |
+//! | `SHUTDOWN_GRACE_SECONDS` | `10` | how long shutdown waits for in-flight pushes before closing |
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use shared::{CommonConfig, ConfigError, Vars};
+
+/// Events per `PullRes` chunk: the original server's `PULL_CHUNK_SIZE`.
+pub const PULL_CHUNK_SIZE: usize = 100;
+
+/// Environment keys read by the sync worker (besides the common ones).
+pub mod env {
+    pub const STATIC_DIR: &str = "STATIC_DIR";
+    pub const MAX_FRAME_BYTES: &str = "MAX_FRAME_BYTES";
+    pub const MAX_PUSH_BATCH: &str = "MAX_PUSH_BATCH";
+    pub const OUTBOUND_QUEUE_LEN: &str = "OUTBOUND_QUEUE_LEN";
+    pub const MAX_PUSHES_IN_FLIGHT: &str = "MAX_PUSHES_IN_FLIGHT";
+    pub const STORE_PIPELINE_DEPTH: &str = "STORE_PIPELINE_DEPTH";
+    pub const WS_BUFFER_BYTES: &str = "WS_BUFFER_BYTES";
+    pub const WRITE_TIMEOUT_SECONDS: &str = "WRITE_TIMEOUT_SECONDS";
+    pub const SHUTDOWN_GRACE_SECONDS: &str = "SHUTDOWN_GRACE_SECONDS";
+}
+
+/// Every limit of the sync worker, each explicit and configurable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncLimits {
+    /// Largest WebSocket message (and frame) accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Most events in one push.
+    pub max_push_batch: usize,
+    /// Outbound messages buffered per connection before it counts as too slow.
+    pub outbound_queue: usize,
+    /// Events per pull chunk (the protocol's 100; not read from the environment).
+    pub pull_chunk: usize,
+    /// Unacknowledged pushes one connection may have in flight.
+    pub max_pushes_in_flight: usize,
+    /// Pushes of one store handed to storage ahead of their commit.
+    pub store_pipeline_depth: usize,
+    /// WebSocket read and write buffer size per socket.
+    pub ws_buffer_bytes: usize,
+    /// A single socket write slower than this closes the connection.
+    pub write_timeout: Duration,
+    /// Shutdown waits at most this long for in-flight pushes.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for SyncLimits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 1024 * 1024,
+            max_push_batch: 1000,
+            outbound_queue: 256,
+            pull_chunk: PULL_CHUNK_SIZE,
+            max_pushes_in_flight: 64,
+            store_pipeline_depth: 64,
+            ws_buffer_bytes: 4096,
+            write_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The sync worker's configuration.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub common: CommonConfig,
+    pub database_url: String,
+    pub host: String,
+    pub port: u16,
+    /// Served for non-API paths when set (`/` then serves its `index.html`).
+    pub static_dir: Option<PathBuf>,
+    pub limits: SyncLimits,
+}
+
+impl SyncConfig {
+    pub const DEFAULT_DATABASE_URL: &'static str = "sqlite://data/sync.db";
+    pub const DEFAULT_HOST: &'static str = "127.0.0.1";
+    pub const DEFAULT_PORT: u16 = 8787;
+
+    /// Reads and validates every key; an invalid value names its key.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let common = CommonConfig::from_vars(vars)?;
+        let defaults = SyncLimits::default();
+        let limits = SyncLimits {
+            max_frame_bytes: at_least(vars, env::MAX_FRAME_BYTES, defaults.max_frame_bytes, 1024)?,
+            max_push_batch: at_least(vars, env::MAX_PUSH_BATCH, defaults.max_push_batch, 1)?,
+            outbound_queue: at_least(vars, env::OUTBOUND_QUEUE_LEN, defaults.outbound_queue, 1)?,
+            pull_chunk: PULL_CHUNK_SIZE,
+            max_pushes_in_flight: at_least(
+                vars,
+                env::MAX_PUSHES_IN_FLIGHT,
+                defaults.max_pushes_in_flight,
+                1,
+            )?,
+            store_pipeline_depth: at_least(
+                vars,
+                env::STORE_PIPELINE_DEPTH,
+                defaults.store_pipeline_depth,
+                1,
+            )?,
+            ws_buffer_bytes: at_least(vars, env::WS_BUFFER_BYTES, defaults.ws_buffer_bytes, 512)?,
+            write_timeout: vars.seconds(env::WRITE_TIMEOUT_SECONDS, defaults.write_timeout)?,
+            shutdown_grace: vars.seconds(env::SHUTDOWN_GRACE_SECONDS, defaults.shutdown_grace)?,
+        };
+        Ok(Self {
+            common,
+            database_url: vars
+                .get_or(
+                    shared::constants::env::DATABASE_URL,
+                    Self::DEFAULT_DATABASE_URL,
+                )
+                .to_owned(),
+            host: vars
+                .get_or(shared::constants::env::HOST, Self::DEFAULT_HOST)
+                .to_owned(),
+            port: vars.parse_or(shared::constants::env::PORT, Self::DEFAULT_PORT)?,
+            static_dir: vars.get(env::STATIC_DIR).map(PathBuf::from),
+            limits,
+        })
+    }
+}
+
+fn at_least(vars: &Vars, key: &str, default: usize, min: usize) -> Result<usize, ConfigError> {
+    let value = vars.parse_or(key, default)?;
+    if value < min {
+        return Err(ConfigError::new(key, format!("must be at least {min}")));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_with_no_configuration() {
+        let cfg = SyncConfig::from_vars(&Vars::default()).unwrap();
+        assert_eq!(cfg.database_url, "sqlite://data/sync.db");
+        assert_eq!((cfg.host.as_str(), cfg.port), ("127.0.0.1", 8787));
+        assert_eq!(cfg.static_dir, None);
+        assert_eq!(cfg.limits, SyncLimits::default());
+        assert_eq!(cfg.limits.max_frame_bytes, 1 << 20);
+        assert_eq!(cfg.limits.pull_chunk, 100);
+    }
+
+    #[test]
+    fn limits_are_read_and_checked() {
+        let cfg = SyncConfig::from_vars(&Vars::from_pairs([
+            ("MAX_FRAME_BYTES", "2048"),
+            ("MAX_PUSH_BATCH", "10"),
+            ("OUTBOUND_QUEUE_LEN", "4"),
+            ("SHUTDOWN_GRACE_SECONDS", "3"),
+            ("STATIC_DIR", "web/dist"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.limits.max_frame_bytes, 2048);
+        assert_eq!(cfg.limits.max_push_batch, 10);
+        assert_eq!(cfg.limits.outbound_queue, 4);
+        assert_eq!(cfg.limits.shutdown_grace, Duration::from_secs(3));
+        assert_eq!(cfg.static_dir, Some(PathBuf::from("web/dist")));
+
+        for (key, value) in [
+            ("MAX_FRAME_BYTES", "10"),
+            ("MAX_PUSH_BATCH", "0"),
+            ("OUTBOUND_QUEUE_LEN", "many"),
+            ("PORT", "99999"),
+            ("SHUTDOWN_GRACE_SECONDS", "0"),
+        ] {
+            let err = SyncConfig::from_vars(&Vars::from_pairs([(key, value)])).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+        }
+    }
+}

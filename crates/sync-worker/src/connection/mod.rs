@@ -1,0 +1,271 @@
+//! One WebSocket connection: a single task whose `select!` reads frames, writes the
+//! outbound queue and pull chunks, and watches for shutdown and for being kicked.
+//!
+//! Ordering rules toward the client (which LiveStore's client relies on):
+//! - a `Ping` is answered inline, so it never waits behind a pull or a busy store;
+//! - between the first and the last chunk of a pull nothing from the outbound queue is
+//!   written: the client processes push broadcasts as soon as its first pull chunk has
+//!   arrived, so a broadcast inside a pull would hand it events out of order;
+//! - after a pull, broadcasts of events the pull already delivered are skipped.
+//!
+//! Closes: 1001 on server shutdown (after this connection's pushes are answered), 1013
+//! when the outbound queue overflowed (slow client), 1009 when a message exceeded
+//! `MAX_FRAME_BYTES`.
+
+mod messages;
+mod pull;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::SinkExt;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::connect::Identity;
+use crate::hub::{ConnHandle, Outbound, StoreHub};
+use crate::storage::StoreId;
+use crate::AppState;
+use pull::{PullChunk, PullRequest};
+
+/// Close codes this server sends.
+pub mod close_code {
+    /// Server shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A message larger than `MAX_FRAME_BYTES`.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The client did not read fast enough and its outbound queue overflowed.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// Everything a connection task starts with.
+pub struct ConnectionContext {
+    pub state: AppState,
+    pub store: StoreId,
+    pub identity: Identity,
+    pub id: u64,
+}
+
+/// Serves one upgraded socket until it closes.
+pub async fn serve(socket: WebSocket, context: ConnectionContext) {
+    let span = tracing::info_span!(
+        "connection",
+        store = %context.store,
+        conn = context.id,
+        user = %context.identity.user_id,
+    );
+    async move {
+        tracing::debug!("connected");
+        Connection::new(context).run(socket).await;
+        tracing::debug!("disconnected");
+    }
+    .instrument(span)
+    .await
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// Why the main loop ended.
+enum End {
+    ClientGone,
+    Shutdown,
+    Kicked,
+    TooBig,
+    WriteFailed,
+}
+
+struct Connection {
+    ctx: ConnectionContext,
+    hub: Arc<StoreHub>,
+    handle: ConnHandle,
+    outbound: mpsc::Receiver<Outbound>,
+    push_permits: Arc<Semaphore>,
+    pull_requests: Option<mpsc::Sender<PullRequest>>,
+    pull_task: Option<JoinHandle<()>>,
+    chunks_tx: mpsc::Sender<PullChunk>,
+    chunks: mpsc::Receiver<PullChunk>,
+    /// Between the first and last chunk of a pull.
+    pulling: bool,
+    /// `(epoch, head)` of the last completed pull: broadcasts up to it are redundant.
+    pulled_through: Option<(u64, u64)>,
+}
+
+impl Connection {
+    fn new(ctx: ConnectionContext) -> Self {
+        let limits = &ctx.state.config.limits;
+        let (tx, outbound) = mpsc::channel(limits.outbound_queue);
+        let handle = ConnHandle {
+            id: ctx.id,
+            tx,
+            kick: tokio_util::sync::CancellationToken::new(),
+        };
+        let hub = ctx.state.hubs.join(&ctx.store, handle.clone());
+        let (chunks_tx, chunks) = mpsc::channel(2);
+        Self {
+            push_permits: Arc::new(Semaphore::new(limits.max_pushes_in_flight)),
+            ctx,
+            hub,
+            handle,
+            outbound,
+            pull_requests: None,
+            pull_task: None,
+            chunks_tx,
+            chunks,
+            pulling: false,
+            pulled_through: None,
+        }
+    }
+
+    async fn run(mut self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let shutdown = self.ctx.state.shutdown.clone();
+        let kick = self.handle.kick.clone();
+        let end = loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break End::Shutdown,
+                () = kick.cancelled() => break End::Kicked,
+                frame = stream.next() => match frame {
+                    None | Some(Ok(Message::Close(_))) => break End::ClientGone,
+                    Some(Err(error)) => {
+                        let text = error.to_string();
+                        if text.contains("Message too long") || text.contains("Space limit") {
+                            break End::TooBig;
+                        }
+                        tracing::debug!(%error, "read failed");
+                        break End::ClientGone;
+                    }
+                    Some(Ok(message)) => {
+                        if let Some(reply) = self.on_message(message) {
+                            if self.write(&mut sink, Message::Text(reply.into())).await.is_err() {
+                                break End::WriteFailed;
+                            }
+                        }
+                    }
+                },
+                Some(chunk) = self.chunks.recv() => {
+                    self.pulling = !chunk.last;
+                    if chunk.last {
+                        self.pulled_through = Some((chunk.epoch, chunk.head));
+                    }
+                    if self.write(&mut sink, Message::Text(chunk.frame)).await.is_err() {
+                        break End::WriteFailed;
+                    }
+                }
+                Some(out) = self.outbound.recv(), if !self.pulling => {
+                    if let Some(frame) = self.admit(out) {
+                        if self.write(&mut sink, Message::Text(frame)).await.is_err() {
+                            break End::WriteFailed;
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(task) = self.pull_task.take() {
+            task.abort();
+        }
+        match end {
+            End::Shutdown => self.shut_down(&mut sink).await,
+            End::Kicked => {
+                let reason = "client too slow: outbound queue full";
+                close(&mut sink, close_code::TRY_AGAIN_LATER, reason).await;
+            }
+            End::TooBig => {
+                let limit = self.ctx.state.config.limits.max_frame_bytes;
+                let reason = format!("message larger than {limit} bytes");
+                close(&mut sink, close_code::MESSAGE_TOO_BIG, &reason).await;
+            }
+            End::ClientGone | End::WriteFailed => {}
+        }
+        self.ctx.state.hubs.leave(&self.hub, self.ctx.id);
+    }
+
+    /// The frame to write for a queued message, or `None` for a redundant broadcast.
+    fn admit(&self, out: Outbound) -> Option<axum::extract::ws::Utf8Bytes> {
+        match out {
+            Outbound::Direct(frame) => Some(frame),
+            Outbound::Broadcast {
+                epoch,
+                last_seq,
+                frame,
+            } => match self.pulled_through {
+                Some((pulled_epoch, head)) if pulled_epoch == epoch && last_seq <= head => None,
+                _ => Some(frame),
+            },
+        }
+    }
+
+    /// Writes one message, giving up when kicked or after the write timeout.
+    async fn write(&self, sink: &mut Sink, message: Message) -> Result<(), ()> {
+        let timeout = self.ctx.state.config.limits.write_timeout;
+        tokio::select! {
+            biased;
+            () = self.handle.kick.cancelled() => Err(()),
+            result = tokio::time::timeout(timeout, sink.send(message)) => match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "write failed");
+                    Err(())
+                }
+                Err(_) => {
+                    tracing::warn!("write timed out: closing");
+                    Err(())
+                }
+            },
+        }
+    }
+
+    /// Server shutdown: answer this connection's pending pushes, then close with 1001.
+    async fn shut_down(&mut self, sink: &mut Sink) {
+        let grace = self.ctx.state.config.limits.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
+        let all =
+            u32::try_from(self.ctx.state.config.limits.max_pushes_in_flight).unwrap_or(u32::MAX);
+        let pushes_done = self.push_permits.clone().acquire_many_owned(all);
+        tokio::pin!(pushes_done);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut pushes_done => break,
+                Some(out) = self.outbound.recv() => {
+                    if let Some(frame) = self.admit(out) {
+                        if self.write(sink, Message::Text(frame)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!("shutdown grace elapsed with pushes still pending");
+                    break;
+                }
+            }
+        }
+        while let Ok(out) = self.outbound.try_recv() {
+            if let Some(frame) = self.admit(out) {
+                if self.write(sink, Message::Text(frame)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        close(sink, close_code::GOING_AWAY, "server shutting down").await;
+    }
+}
+
+/// Sends a close frame, best effort: a client that does not read may never take it.
+async fn close(sink: &mut Sink, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let sent = tokio::time::timeout(Duration::from_secs(1), async {
+        sink.send(Message::Close(Some(frame))).await?;
+        sink.close().await
+    })
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
+        tracing::debug!(code, "close frame not delivered");
+    }
+}

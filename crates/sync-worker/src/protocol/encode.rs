@@ -1,0 +1,174 @@
+//! Encoding server messages by hand into one `String`: field order is fixed (events as
+//! `name, args, seqNum, parentSeqNum, clientId, sessionId`) and no intermediate
+//! `serde_json::Value` is built.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::{PullBatch, ServerMessage, PING_REQUEST_ID};
+
+/// A time as JavaScript's `Date.prototype.toISOString` writes it (`...T12:00:00.000Z`).
+pub fn iso_timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Encodes `message` as one JSON text frame.
+pub fn encode_server_message(message: &ServerMessage<'_>) -> String {
+    match *message {
+        ServerMessage::PullRes {
+            request_id,
+            context,
+            batch,
+            remaining,
+        } => {
+            let mut out = String::with_capacity(128 + batch_len(batch) * 160);
+            out.push_str(r#"{"_tag":"WSMessage.PullRes","batch":["#);
+            match batch {
+                PullBatch::Pushed { events, created_at } => {
+                    let created_at = iso_timestamp(created_at);
+                    for (i, e) in events.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        let args = e.args.as_deref().map(|a| a.get());
+                        push_item(&mut out, &EventFields::of(e, args), &created_at);
+                    }
+                }
+                PullBatch::Stored(events) => {
+                    for (i, e) in events.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        let args = e.args.as_deref().map(|a| a.get());
+                        let fields = EventFields {
+                            name: &e.name,
+                            args,
+                            seq_num: e.seq_num,
+                            parent_seq_num: e.parent_seq_num,
+                            client_id: &e.client_id,
+                            session_id: &e.session_id,
+                        };
+                        push_item(&mut out, &fields, &iso_timestamp(e.created_at));
+                    }
+                }
+            }
+            out.push_str(r#"],"requestId":{"context":""#);
+            out.push_str(context.as_str());
+            out.push_str(r#"","requestId":"#);
+            push_json_string(&mut out, request_id);
+            let _ = write!(out, r#"}},"remaining":{remaining}}}"#);
+            out
+        }
+        ServerMessage::PushAck { request_id } => tagged("WSMessage.PushAck", request_id, ""),
+        ServerMessage::Error {
+            request_id,
+            message,
+        } => {
+            let mut extra = String::from(r#","message":"#);
+            push_json_string(&mut extra, message);
+            tagged("WSMessage.Error", request_id, &extra)
+        }
+        ServerMessage::Pong => tagged("WSMessage.Pong", PING_REQUEST_ID, ""),
+        ServerMessage::AdminResetRoomRes { request_id } => {
+            tagged("WSMessage.AdminResetRoomRes", request_id, "")
+        }
+        ServerMessage::AdminInfoRes {
+            request_id,
+            durable_object_id,
+        } => {
+            let mut extra = String::from(r#","info":{"durableObjectId":"#);
+            push_json_string(&mut extra, durable_object_id);
+            extra.push('}');
+            tagged("WSMessage.AdminInfoRes", request_id, &extra)
+        }
+    }
+}
+
+fn batch_len(batch: PullBatch<'_>) -> usize {
+    match batch {
+        PullBatch::Pushed { events, .. } => events.len(),
+        PullBatch::Stored(events) => events.len(),
+    }
+}
+
+/// `{"_tag":<tag>,"requestId":<id><extra>}`; `extra` is already-encoded JSON members.
+fn tagged(tag: &str, request_id: &str, extra: &str) -> String {
+    let mut out = String::with_capacity(48 + tag.len() + request_id.len() + extra.len());
+    out.push_str(r#"{"_tag":""#);
+    out.push_str(tag);
+    out.push_str(r#"","requestId":"#);
+    push_json_string(&mut out, request_id);
+    out.push_str(extra);
+    out.push('}');
+    out
+}
+
+struct EventFields<'a> {
+    name: &'a str,
+    args: Option<&'a str>,
+    seq_num: u64,
+    parent_seq_num: u64,
+    client_id: &'a str,
+    session_id: &'a str,
+}
+
+impl<'a> EventFields<'a> {
+    fn of(e: &'a crate::storage::NewEvent, args: Option<&'a str>) -> Self {
+        Self {
+            name: &e.name,
+            args,
+            seq_num: e.seq_num,
+            parent_seq_num: e.parent_seq_num,
+            client_id: &e.client_id,
+            session_id: &e.session_id,
+        }
+    }
+}
+
+/// `{"eventEncoded":{...},"metadata":{"_tag":"Some","value":{"createdAt":...}}}`
+fn push_item(out: &mut String, e: &EventFields<'_>, created_at: &str) {
+    out.push_str(r#"{"eventEncoded":{"name":"#);
+    push_json_string(out, e.name);
+    out.push_str(r#","args":"#);
+    // Args are raw JSON validated on the way in; absent args are re-emitted as null.
+    out.push_str(e.args.unwrap_or("null"));
+    let _ = write!(
+        out,
+        r#","seqNum":{},"parentSeqNum":{},"clientId":"#,
+        e.seq_num, e.parent_seq_num
+    );
+    push_json_string(out, e.client_id);
+    out.push_str(r#","sessionId":"#);
+    push_json_string(out, e.session_id);
+    out.push_str(r#"},"metadata":{"_tag":"Some","value":{"createdAt":"#);
+    push_json_string(out, created_at);
+    out.push_str("}}}");
+}
+
+/// Appends `s` as a JSON string literal.
+fn push_json_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}

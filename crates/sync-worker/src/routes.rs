@@ -1,0 +1,75 @@
+//! HTTP routes: `GET /` (a one-line description, or the static app's `index.html`),
+//! the WebSocket upgrade on any path ending in `/websocket`, optional static files, and
+//! CORS (preflight answered by the CORS layer).
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use shared::config::CorsOrigins;
+use tower::ServiceExt;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::services::ServeDir;
+
+use crate::AppState;
+
+/// The text `GET /` answers when no static app is configured.
+pub const DESCRIPTION: &str =
+    "sync-worker: LiveStore sync-cf 0.3.1 compatible WebSocket sync backend (connect at /websocket).";
+
+/// The service's router.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    if state.config.static_dir.is_none() {
+        router = router.route("/", get(|| async { DESCRIPTION }));
+    }
+    router
+        .fallback(fallback)
+        .layer(cors(&state.config.common.cors_allowed_origins))
+        .with_state(state)
+}
+
+async fn fallback(State(state): State<AppState>, request: Request) -> Response {
+    if request.uri().path().ends_with("/websocket") {
+        if request.method() != Method::GET {
+            return error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "Use GET with a WebSocket upgrade",
+            );
+        }
+        return crate::connect::websocket(state, request).await;
+    }
+    match &state.config.static_dir {
+        Some(dir) if matches!(*request.method(), Method::GET | Method::HEAD) => {
+            let service = ServeDir::new(dir).append_index_html_on_directories(true);
+            match service.oneshot(request).await {
+                Ok(response) => response.map(Body::new),
+                Err(never) => match never {},
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found"),
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "code": code, "message": message })),
+    )
+        .into_response()
+}
+
+fn cors(origins: &CorsOrigins) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
+    match origins {
+        CorsOrigins::Any => layer.allow_origin(Any),
+        CorsOrigins::List(list) => layer.allow_origin(AllowOrigin::list(
+            list.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
+        )),
+    }
+}
