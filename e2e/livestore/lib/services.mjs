@@ -1,0 +1,179 @@
+// Starts the real auth-worker and sync-worker binaries on free loopback ports with fresh
+// SQLite databases in a temp directory, waits until they answer, and always stops them.
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import { waitUntil, withTimeout } from './wait.mjs'
+
+const E2E_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+/** Binary paths: env override, else the workspace's debug build, made absolute. */
+export const binaries = {
+  auth: path.resolve(E2E_DIR, process.env.AUTH_WORKER_BIN ?? '../target/debug/auth-worker'),
+  sync: path.resolve(E2E_DIR, process.env.SYNC_WORKER_BIN ?? '../target/debug/sync-worker'),
+}
+
+/** A fresh run directory under e2e/.tmp (git-ignored), kept for reading logs afterwards. */
+export function makeRunDir(label) {
+  const base = path.join(E2E_DIR, '.tmp')
+  mkdirSync(base, { recursive: true })
+  return mkdtempSync(path.join(base, `${label}-`))
+}
+
+/** Asks the kernel for a free loopback port. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** A 48-byte random secret, base64url: comfortably over the 32-byte minimum. */
+export const randomSecret = () => randomBytes(48).toString('base64url')
+
+const tail = (file, lines = 40) => {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n')
+  } catch {
+    return '<no log>'
+  }
+}
+
+/**
+ * One service child process. `start()` spawns it and waits for `readyPath` to answer 200;
+ * `kill(signal)` stops it and waits for the exit. Restarting reuses port, database and log.
+ */
+class Service {
+  constructor({ name, bin, dir, port, env, readyPath }) {
+    Object.assign(this, { name, bin, dir, port, env, readyPath })
+    this.logPath = path.join(dir, `${name}.log`)
+    this.child = null
+    this.exit = null
+    this.starts = 0
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  async start() {
+    if (!existsSync(this.bin)) {
+      throw new Error(`${this.name} binary not found at ${this.bin}; build it (cargo build -p ${this.name}) or set its *_BIN variable`)
+    }
+    this.starts += 1
+    const logFd = openSync(this.logPath, 'a')
+    // cwd is the run directory, so no stray .dev.vars is picked up; env is explicit.
+    const child = spawn(this.bin, [], {
+      cwd: this.dir,
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', logFd, logFd],
+    })
+    closeSync(logFd)
+    this.child = child
+    this.exit = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+    let exitedEarly = null
+    this.exit.then((result) => {
+      exitedEarly = result
+    })
+    try {
+      await waitUntil(
+        `${this.name} ${this.readyPath} on port ${this.port}`,
+        async () => {
+          if (exitedEarly) throw new Error(`exited early: ${JSON.stringify(exitedEarly)}`)
+          const response = await fetch(`${this.url}${this.readyPath}`, { signal: AbortSignal.timeout(1_000) })
+          await response.arrayBuffer()
+          return response.status
+        },
+        (status) => status === 200 || exitedEarly !== null,
+        { timeoutMs: 20_000, intervalMs: 50 },
+      )
+      if (exitedEarly) throw new Error(`exited early: ${JSON.stringify(exitedEarly)}`)
+    } catch (error) {
+      await this.kill('SIGKILL')
+      throw new Error(`${this.name} did not become ready: ${error.message}\n--- ${this.logPath} ---\n${tail(this.logPath)}`)
+    }
+  }
+
+  /** Sends `signal` and waits for the process to be gone. Safe to call twice. */
+  async kill(signal = 'SIGTERM') {
+    const child = this.child
+    if (child === null) return null
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    let result
+    try {
+      result = await withTimeout(`${this.name} to exit after ${signal}`, this.exit, 10_000)
+    } catch {
+      child.kill('SIGKILL')
+      result = await this.exit
+    }
+    this.child = null
+    return result
+  }
+
+  logTail(lines) {
+    return tail(this.logPath, lines)
+  }
+}
+
+/**
+ * Starts both services for one test file. Returns handles plus the shared JWT secret.
+ * `requireAuth` sets REQUIRE_AUTH for both. Call `stop()` in a finally/after hook.
+ */
+export async function startServices({ label, requireAuth = false, extraEnv = {} }) {
+  const dir = makeRunDir(label)
+  const jwtSecret = randomSecret()
+  const common = {
+    HOST: '127.0.0.1',
+    ENVIRONMENT: 'development',
+    REQUIRE_AUTH: requireAuth ? 'true' : 'false',
+    JWT_SECRET: jwtSecret,
+    RUST_LOG: process.env.E2E_RUST_LOG ?? 'info',
+    NO_COLOR: '1',
+    ...extraEnv,
+  }
+  const [authPort, syncPort] = [await freePort(), await freePort()]
+  const auth = new Service({
+    name: 'auth-worker',
+    bin: binaries.auth,
+    dir,
+    port: authPort,
+    readyPath: '/health',
+    env: { ...common, PORT: String(authPort), DATABASE_URL: `sqlite://${path.join(dir, 'auth.db')}` },
+  })
+  const sync = new Service({
+    name: 'sync-worker',
+    bin: binaries.sync,
+    dir,
+    port: syncPort,
+    readyPath: '/',
+    env: { ...common, PORT: String(syncPort), DATABASE_URL: `sqlite://${path.join(dir, 'sync.db')}` },
+  })
+  const services = {
+    dir,
+    jwtSecret,
+    auth,
+    sync,
+    syncDbPath: path.join(dir, 'sync.db'),
+    /** What LiveStore's makeCfSync gets: it appends `/websocket?storeId=...&payload=...`. */
+    syncWsUrl: `ws://127.0.0.1:${syncPort}`,
+    stop: async () => {
+      await Promise.all([auth.kill('SIGTERM'), sync.kill('SIGTERM')])
+    },
+  }
+  try {
+    await Promise.all([auth.start(), sync.start()])
+  } catch (error) {
+    await services.stop()
+    throw error
+  }
+  return services
+}
