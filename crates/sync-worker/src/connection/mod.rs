@@ -141,7 +141,7 @@ impl Connection {
                     Some(Ok(message)) => {
                         if let Some(reply) = self.on_message(message) {
                             if self.write(&mut sink, Message::Text(reply.into())).await.is_err() {
-                                break End::WriteFailed;
+                                break self.write_failed();
                             }
                         }
                     }
@@ -152,13 +152,13 @@ impl Connection {
                         self.pulled_through = Some((chunk.epoch, chunk.head));
                     }
                     if self.write(&mut sink, Message::Text(chunk.frame)).await.is_err() {
-                        break End::WriteFailed;
+                        break self.write_failed();
                     }
                 }
                 Some(out) = self.outbound.recv(), if !self.pulling => {
                     if let Some(frame) = self.admit(out) {
                         if self.write(&mut sink, Message::Text(frame)).await.is_err() {
-                            break End::WriteFailed;
+                            break self.write_failed();
                         }
                     }
                 }
@@ -181,6 +181,15 @@ impl Connection {
             End::ClientGone | End::WriteFailed => {}
         }
         self.ctx.state.hubs.leave(&self.hub, self.ctx.id);
+    }
+
+    /// A write failed: because this connection was kicked, or because the socket broke.
+    fn write_failed(&self) -> End {
+        if self.handle.kick.is_cancelled() {
+            End::Kicked
+        } else {
+            End::WriteFailed
+        }
     }
 
     /// The frame to write for a queued message, or `None` for a redundant broadcast.

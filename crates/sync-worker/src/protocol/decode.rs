@@ -37,6 +37,13 @@ struct EventIn {
 
 /// Decodes one text frame.
 pub fn decode_client_message(text: &str) -> Result<ClientMessage, ProtocolError> {
+    // serde would also read a JSON array as a struct's fields in order: refuse it.
+    if !text.trim_start().starts_with('{') {
+        return Err(ProtocolError::new(
+            None,
+            "Invalid message: expected a JSON object",
+        ));
+    }
     let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| {
         ProtocolError::new(
             None,

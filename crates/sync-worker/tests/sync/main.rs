@@ -1,0 +1,9 @@
+//! Integration tests of the sync worker: real server on port 0, real SQLite file,
+//! real WebSocket clients.
+
+mod connect;
+mod helpers;
+mod lifecycle;
+mod malformed;
+mod push_rules;
+mod sync_flow;
