@@ -1,1 +1,108 @@
-fn main() {}
+//! `dev-stack`: runs auth-worker and sync-worker in one process for local development.
+//!
+//! Both services read the same `.dev.vars`/environment; the keys that must differ between
+//! them (`PORT`, `DATABASE_URL`) come from this launcher's flags instead. Each service
+//! keeps its own binary for production.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use shared::constants::env;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Starts the whole stack: auth API, sync socket, SQLite files, migrations applied.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Port of the auth API.
+    #[arg(long, env = "AUTH_PORT", default_value_t = 8788)]
+    auth_port: u16,
+    /// Port of the sync socket (and the demo app, when built).
+    #[arg(long, env = "SYNC_PORT", default_value_t = 8787)]
+    sync_port: u16,
+    /// Folder holding `auth.db` and `sync.db`.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Static folder served by the sync worker; defaults to `web/dist` when it exists.
+    #[arg(long, env = "STATIC_DIR")]
+    static_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::process::init_tracing();
+    let args = Args::parse();
+    let vars = match shared::Vars::load() {
+        Ok(vars) => vars,
+        Err(err) => exit_with(&err),
+    };
+
+    let mut auth_vars = vars.clone();
+    auth_vars.set(env::PORT, args.auth_port.to_string());
+    auth_vars.set(env::DATABASE_URL, sqlite_url(&args.data_dir, "auth.db"));
+    let mut sync_vars = vars;
+    sync_vars.set(env::PORT, args.sync_port.to_string());
+    sync_vars.set(env::DATABASE_URL, sqlite_url(&args.data_dir, "sync.db"));
+    let static_dir = args
+        .static_dir
+        .or_else(|| Some(PathBuf::from("web/dist")).filter(|dir| dir.is_dir()));
+    if let Some(dir) = &static_dir {
+        sync_vars.set("STATIC_DIR", dir.display().to_string());
+    }
+
+    let auth_config =
+        auth_worker::AuthConfig::from_vars(&auth_vars).unwrap_or_else(|e| exit_with(&e));
+    let sync_config =
+        sync_worker::SyncConfig::from_vars(&sync_vars).unwrap_or_else(|e| exit_with(&e));
+    auth_config.common.warn_if_insecure();
+
+    let auth_listener = bind(&auth_config.host, auth_config.port).await?;
+    let sync_listener = bind(&sync_config.host, sync_config.port).await?;
+
+    let shutdown = CancellationToken::new();
+    let auth = tokio::spawn(auth_worker::run(
+        auth_config,
+        auth_listener,
+        shutdown.clone().cancelled_owned(),
+    ));
+    let sync = tokio::spawn(sync_worker::run(
+        sync_config,
+        sync_listener,
+        shutdown.clone().cancelled_owned(),
+    ));
+
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        shared::process::shutdown_signal().await;
+        signal.cancel();
+    });
+
+    // Either service ending (cleanly or not) takes the other down with it.
+    let (mut auth, mut sync) = (auth, sync);
+    let (name, first, other) = tokio::select! {
+        result = &mut auth => ("auth-worker", result, sync),
+        result = &mut sync => ("sync-worker", result, auth),
+    };
+    shutdown.cancel();
+    let first = first.with_context(|| format!("{name} task panicked"))?;
+    let other = other.await.context("service task panicked")?;
+    first.with_context(|| format!("{name} failed"))?;
+    other
+}
+
+fn sqlite_url(dir: &std::path::Path, file: &str) -> String {
+    format!("sqlite://{}", dir.join(file).display())
+}
+
+async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("cannot bind {host}:{port}"))
+}
+
+fn exit_with(err: &shared::ConfigError) -> ! {
+    eprintln!("dev-stack: {err}");
+    std::process::exit(1)
+}
