@@ -94,6 +94,8 @@ pub enum Scenario {
     Stores(StoresArgs),
     /// Merge JSON reports (and criterion estimates) into one markdown table.
     Summarize(SummarizeArgs),
+    /// Print a free TCP port on 127.0.0.1 (for scripts that start a server to measure).
+    FreePort,
 }
 
 /// How a pipelined writer pushes.

@@ -35,6 +35,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if let Scenario::FreePort = &cli.scenario {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("binding port 0")?;
+        writeln!(std::io::stdout(), "{}", listener.local_addr()?.port())?;
+        return Ok(());
+    }
     let nofile = raise_nofile_limit();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = cli.global.threads {
@@ -59,7 +64,9 @@ async fn run_scenario(cli: Cli) -> anyhow::Result<Report> {
         Scenario::Pull(a) => scenario::pull::run(&ctx, a).await,
         Scenario::Connections(a) => scenario::connections::run(&ctx, a).await,
         Scenario::Stores(a) => scenario::stores::run(&ctx, a).await,
-        Scenario::Summarize(_) => unreachable!("handled before the runtime starts"),
+        Scenario::Summarize(_) | Scenario::FreePort => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }
 

@@ -152,39 +152,76 @@ impl<'a> Frame<'a> {
 
     /// `(seqNum, parentSeqNum)` of every event, for checking a replay is complete and ordered.
     pub fn batch_seq_nums(&self) -> anyhow::Result<Vec<(u64, u64)>> {
-        let items: Vec<SeqProbe> =
-            serde_json::from_str(self.batch_raw()?).context("batch events lack seqNum")?;
-        Ok(items
+        self.probe_batch()?
             .into_iter()
-            .map(|e| (e.seq_num, e.parent_seq_num))
-            .collect())
+            .map(|e| Ok((e.seq_num()?, e.parent_seq_num()?)))
+            .collect()
     }
 
     /// `(seqNum, t)` of every event: `t` is the send time this tool embeds in its args.
     pub fn batch_timestamps(&self) -> anyhow::Result<Vec<(u64, Option<u64>)>> {
-        let items: Vec<TimeProbe> =
-            serde_json::from_str(self.batch_raw()?).context("batch events unreadable")?;
-        Ok(items
+        self.probe_batch()?
             .into_iter()
-            .map(|e| (e.seq_num, e.args.and_then(|a| a.t)))
-            .collect())
+            .map(|e| Ok((e.seq_num()?, e.sent_ns())))
+            .collect()
+    }
+
+    fn probe_batch(&self) -> anyhow::Result<Vec<ItemProbe>> {
+        serde_json::from_str(self.batch_raw()?).context("batch items unreadable")
     }
 }
 
+/// One `PullRes` batch item. LiveStore 0.3.1 wraps each event as
+/// `{"eventEncoded": Event, "metadata": Option}`; a bare event is accepted too, so the
+/// tool also reads servers that send events unwrapped.
 #[derive(Deserialize)]
-struct SeqProbe {
-    #[serde(rename = "seqNum")]
-    seq_num: u64,
-    #[serde(rename = "parentSeqNum")]
-    parent_seq_num: u64,
+struct ItemProbe {
+    #[serde(default, rename = "eventEncoded")]
+    event_encoded: Option<EventProbe>,
+    // The bare form's fields, listed here rather than `#[serde(flatten)]`ed, which would
+    // buffer every item.
+    #[serde(default, rename = "seqNum")]
+    seq_num: Option<u64>,
+    #[serde(default, rename = "parentSeqNum")]
+    parent_seq_num: Option<u64>,
+    #[serde(default)]
+    args: Option<TimeArgs>,
 }
 
 #[derive(Deserialize)]
-struct TimeProbe {
-    #[serde(rename = "seqNum")]
-    seq_num: u64,
+struct EventProbe {
+    #[serde(default, rename = "seqNum")]
+    seq_num: Option<u64>,
+    #[serde(default, rename = "parentSeqNum")]
+    parent_seq_num: Option<u64>,
     #[serde(default)]
     args: Option<TimeArgs>,
+}
+
+impl ItemProbe {
+    fn seq_num(&self) -> anyhow::Result<u64> {
+        match &self.event_encoded {
+            Some(e) => e.seq_num,
+            None => self.seq_num,
+        }
+        .ok_or_else(|| anyhow!("batch event without seqNum"))
+    }
+
+    fn parent_seq_num(&self) -> anyhow::Result<u64> {
+        match &self.event_encoded {
+            Some(e) => e.parent_seq_num,
+            None => self.parent_seq_num,
+        }
+        .ok_or_else(|| anyhow!("batch event without parentSeqNum"))
+    }
+
+    fn sent_ns(&self) -> Option<u64> {
+        match &self.event_encoded {
+            Some(e) => e.args.as_ref(),
+            None => self.args.as_ref(),
+        }
+        .and_then(|a| a.t)
+    }
 }
 
 #[derive(Deserialize)]
@@ -237,6 +274,16 @@ mod tests {
             frame.batch_timestamps().unwrap(),
             vec![(1, Some(5)), (2, None)]
         );
+    }
+
+    #[test]
+    fn reads_wrapped_events() {
+        let text = r#"{"_tag":"WSMessage.PullRes","batch":[{"eventEncoded":{"name":"v1.BenchEvent","args":{"t":7,"pad":""},"seqNum":3,"parentSeqNum":2,"clientId":"c","sessionId":"s"},"metadata":{"_tag":"Some","value":{"createdAt":"x"}}}],"requestId":{"context":"pull","requestId":"r"},"remaining":5}"#;
+        let frame = Frame::parse(text).unwrap();
+        assert_eq!(frame.batch_len().unwrap(), 1);
+        assert_eq!(frame.batch_seq_nums().unwrap(), vec![(3, 2)]);
+        assert_eq!(frame.batch_timestamps().unwrap(), vec![(3, Some(7))]);
+        assert_eq!(frame.remaining, Some(5));
     }
 
     #[test]
