@@ -40,3 +40,4 @@ CREATE TABLE refresh_tokens (
     rotated_at    TEXT
 );
 CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id);
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens (expires_at_ms);

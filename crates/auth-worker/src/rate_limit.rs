@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -167,25 +167,6 @@ pub async fn limit_per_ip(State(state): State<AppState>, request: Request, next:
         }
     }
     next.run(request).await
-}
-
-/// Periodically prunes both limiters until the returned task is aborted.
-pub fn spawn_pruning(
-    ip: Option<Arc<IpRateLimiter>>,
-    logins: Arc<LoginFailureLimiter>,
-    every: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Some(ip) = &ip {
-                ip.prune();
-            }
-            logins.prune();
-        }
-    })
 }
 
 #[cfg(test)]

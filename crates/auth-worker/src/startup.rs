@@ -20,8 +20,8 @@ use crate::rate_limit::{self, IpRateLimiter, LoginFailureLimiter};
 use crate::storage::AuthStore;
 use crate::{cors, routes, telemetry};
 
-/// How often idle rate-limit entries are dropped.
-const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often idle rate-limit entries and long-expired refresh tokens are dropped.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -100,11 +100,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::build(config).await?;
-    let pruning = rate_limit::spawn_pruning(
-        state.ip_limiter.clone(),
-        Arc::clone(&state.login_limiter),
-        PRUNE_INTERVAL,
-    );
+    let maintenance = tokio::spawn(maintenance(state.clone(), MAINTENANCE_INTERVAL));
     let addr = listener
         .local_addr()
         .context("listener has no local address")?;
@@ -115,8 +111,35 @@ pub async fn run(
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    pruning.abort();
+    maintenance.abort();
     state.store.close().await;
     tracing::info!("auth-worker stopped");
     served.context("auth-worker server failed")
+}
+
+/// Bounds what grows with traffic: limiter entries and stored refresh tokens. A token is
+/// deleted one refresh-TTL after it expired, so until then it still gets its precise
+/// answer (`TOKEN_EXPIRED`, or reuse detection for a rotated one).
+async fn maintenance(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Some(ip) = &state.ip_limiter {
+            ip.prune();
+        }
+        state.login_limiter.prune();
+        let ttl_ms =
+            i64::try_from(state.config.common.refresh_token_ttl.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = chrono::Utc::now().timestamp_millis().saturating_sub(ttl_ms);
+        match state
+            .store
+            .purge_refresh_tokens_expired_before(cutoff)
+            .await
+        {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged long-expired refresh tokens"),
+            Err(e) => tracing::warn!(error = %e, "refresh token purge failed"),
+        }
+    }
 }

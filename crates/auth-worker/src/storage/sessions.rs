@@ -193,4 +193,18 @@ impl AuthStore {
         .await?;
         Ok(active.is_some())
     }
+
+    /// Deletes refresh tokens that expired before `cutoff_ms`; returns how many. Until
+    /// then an expired token still answers `TOKEN_EXPIRED` and a rotated one still
+    /// counts as reuse, so callers pass a cutoff well in the past.
+    pub async fn purge_refresh_tokens_expired_before(
+        &self,
+        cutoff_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at_ms < ?")
+            .bind(cutoff_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
 }

@@ -7,5 +7,6 @@ mod login;
 mod persistence;
 mod rate_limit;
 mod signup;
+mod storage;
 mod tokens;
 mod validation;
