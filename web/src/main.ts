@@ -8,7 +8,7 @@
  */
 import { AuthApi, AuthApiError, resolveAuthBaseUrl } from './auth-api.js'
 import { watchSyncStatus, type SyncStatusMessage } from './sync-status.js'
-import { addTodo, openTodoStore, storeIdOf, todos$, toggleTodo, type Todo, type TodoStore } from './todo-store.js'
+import { addTodo, forgetSyncPayloads, openTodoStore, storeIdOf, todos$, toggleTodo, type Todo, type TodoStore } from './todo-store.js'
 import { refreshDueAt, TokenKeeper, type SessionChange, type StoredSession } from './token-keeper.js'
 
 const byId = <T extends HTMLElement>(id: string): T => {
@@ -141,9 +141,9 @@ const leaveApp = async (): Promise<void> => {
 }
 
 const logout = async (): Promise<void> => {
-  const session = keeper.current()
   await leaveApp()
-  keeper.clear()
+  const session = await keeper.clear()
+  await forgetSyncPayloads()
   showAuthView()
   if (session === undefined) return
   try {
@@ -210,7 +210,7 @@ const boot = async (): Promise<void> => {
       session = await keeper.refresh()
     } catch (error) {
       if (error instanceof AuthApiError && error.sessionIsGone) {
-        keeper.clear()
+        await keeper.clear()
         session = undefined
         showMessage(`Session ended: ${error.code}`)
       } else {

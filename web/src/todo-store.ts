@@ -5,15 +5,23 @@
  * The store id is the user's default instance id, so every tab and every device
  * of one user opens the same store; the sync payload carries that instance id and
  * the access token, which the sync-worker verifies before upgrading the socket.
- * The payload is fixed when the store opens: after a token refresh, reconnects
- * still present the token the store opened with, which the sync-worker accepts
- * within its grace period (24 h by default) after `exp`.
+ *
+ * One payload per running store: LiveStore 0.3.1 hands the payload of the first
+ * tab to its shared worker, which refuses a later tab whose payload differs
+ * ("Initial message already sent and was different now"; the tab only sees
+ * "An error occurred while spawning a worker"). Once a token refresh happened, a
+ * new tab would hold a newer token than the first one, so tabs agree on the
+ * payload: the tab that starts the store (no tab holds LiveStore's leader lock
+ * for it) records its payload in IndexedDB, and later tabs open with the
+ * recorded one. Reconnects therefore present the token the store started with;
+ * the sync-worker accepts it up to its grace period (24 h by default) after `exp`.
  */
 import { makePersistedAdapter } from '@livestore/adapter-web'
 import LiveStoreSharedWorker from '@livestore/adapter-web/shared-worker?sharedworker'
 import { createStorePromise, nanoid, queryDb, type BootStatus, type Store } from '@livestore/livestore'
 
 import type { User } from './auth-api.js'
+import { kvDeletePrefix, kvGet, kvPut } from './idb-kv.js'
 import LiveStoreWorker from './livestore.worker.ts?worker'
 import { events, schema, tables } from './livestore/schema.js'
 
@@ -38,23 +46,48 @@ const adapter = makePersistedAdapter({
   sharedWorker: LiveStoreSharedWorker,
 })
 
-/** Opens (or creates) the store of `user`, presenting `accessToken` to the sync backend. */
-export const openTodoStore = (
+const PAYLOAD_KEY_PREFIX = 'syncPayload:'
+
+/** LiveStore's leader election lock for a store (adapter-web 0.3.1): held while any tab has the store open. */
+const liveStoreTabLock = (storeId: string): string => `livestore-tab-lock-${storeId}`
+
+const storeIsOpenInAnotherTab = async (storeId: string): Promise<boolean> => {
+  const { held = [] } = await navigator.locks.query()
+  return held.some((lock) => lock.name === liveStoreTabLock(storeId))
+}
+
+/**
+ * Picks the payload this tab must present (see the module header) and opens the
+ * store with it. Opening is serialized per store so two tabs never both "start" it.
+ */
+export const openTodoStore = async (
   user: User,
   accessToken: string,
   onBootStatus: (status: BootStatus) => void,
 ): Promise<TodoStore> => {
   const storeId = storeIdOf(user)
-  const syncPayload: SyncPayload = { instanceId: storeId, authToken: accessToken }
-  return createStorePromise({
-    schema,
-    adapter,
-    storeId,
-    syncPayload,
-    onBootStatus,
-    disableDevtools: true,
+  const payloadKey = `${PAYLOAD_KEY_PREFIX}${storeId}`
+  const fresh: SyncPayload = { instanceId: storeId, authToken: accessToken }
+  const open = (syncPayload: SyncPayload): Promise<TodoStore> =>
+    createStorePromise({ schema, adapter, storeId, syncPayload, onBootStatus, disableDevtools: true })
+
+  return navigator.locks.request(`livestore-demo.open.${storeId}`, async () => {
+    const recorded = await kvGet<SyncPayload>(payloadKey)
+    if (recorded !== undefined && (await storeIsOpenInAnotherTab(storeId))) {
+      try {
+        return await open(recorded)
+      } catch (error) {
+        // The store stopped in between (its last tab closed): start it anew below.
+        console.warn('opening with the running store payload failed; starting it with a fresh one', error)
+      }
+    }
+    await kvPut(payloadKey, fresh)
+    return open(fresh)
   })
 }
+
+/** Forgets the recorded sync payloads (they hold access tokens); for logout. */
+export const forgetSyncPayloads = (): Promise<void> => kvDeletePrefix(PAYLOAD_KEY_PREFIX)
 
 /** All todos, oldest first. */
 export const todos$ = queryDb(tables.todos.orderBy('createdAt', 'asc'), { label: 'todos' })

@@ -5,17 +5,25 @@
  *   learns about a login, refresh or logout in another tab from the `storage` event.
  * - Refresh rotates the refresh token (`/refresh`): the new one replaces the old one
  *   at once, because presenting the old one again counts as reuse and revokes the
- *   whole session. Tabs therefore refresh under a Web Lock and re-read the stored
- *   session inside it, so only one tab spends a given refresh token.
+ *   whole session. Every change of the session (adopt, refresh, clear) therefore
+ *   runs under one Web Lock and reads the session from an IndexedDB ledger
+ *   (see idb-kv.ts for why not localStorage) inside it, so only one tab spends a given refresh token
+ *   and logout revokes the newest one.
  * - The refresh is due `lead` before `exp`: 20 % of the token's lifetime, capped at
  *   60 s and at least 1 s (900 s tokens refresh 60 s early).
  */
 import { AuthApiError, type AuthApi, type Session } from './auth-api.js'
+import { kvDeletePrefix, kvGet, kvPut } from './idb-kv.js'
 
 /** localStorage key holding the JSON `StoredSession`. */
 export const SESSION_STORAGE_KEY = 'livestore-demo.session'
 
 const REFRESH_LOCK = 'livestore-demo.refresh'
+const LEDGER_KEY = 'session'
+
+const readLedger = (): Promise<StoredSession | undefined> => kvGet<StoredSession>(LEDGER_KEY)
+const writeLedger = (session: StoredSession): Promise<void> => kvPut(LEDGER_KEY, session)
+const clearLedger = (): Promise<void> => kvDeletePrefix(LEDGER_KEY)
 const RETRY_AFTER_NETWORK_ERROR_MS = 5_000
 
 /** The session as stored: the API's session plus how many times this session was refreshed. */
@@ -72,10 +80,13 @@ export class TokenKeeper {
   }
 
   /** Stores a fresh session (after signup or login) and plans its refresh. */
-  adopt(session: Session): StoredSession {
+  async adopt(session: Session): Promise<StoredSession> {
     const stored: StoredSession = { ...session, refreshCount: 0 }
-    this.write(stored)
-    return stored
+    return navigator.locks.request(REFRESH_LOCK, async () => {
+      await writeLedger(stored)
+      this.write(stored)
+      return stored
+    })
   }
 
   /** Starts listening to other tabs and plans the refresh of the stored session. */
@@ -84,10 +95,19 @@ export class TokenKeeper {
     this.schedule()
   }
 
-  /** Forgets the session locally (no network); other tabs see it through the storage event. */
-  clear(): void {
+  /**
+   * Forgets the session locally (no network) and returns the newest one it held, so
+   * a logout revokes the refresh token in force. Other tabs see it through the storage event.
+   */
+  async clear(): Promise<StoredSession | undefined> {
     this.cancelTimer()
-    localStorage.removeItem(SESSION_STORAGE_KEY)
+    return navigator.locks.request(REFRESH_LOCK, async () => {
+      const latest = (await readLedger()) ?? this.current()
+      await clearLedger()
+      localStorage.removeItem(SESSION_STORAGE_KEY)
+      this.cancelTimer()
+      return latest
+    })
   }
 
   /**
@@ -98,12 +118,17 @@ export class TokenKeeper {
     const seen = this.current()
     if (seen === undefined) return undefined
     return navigator.locks.request(REFRESH_LOCK, async () => {
-      const latest = this.current()
+      const latest = (await readLedger()) ?? this.current()
       if (latest === undefined) return undefined
-      const rotatedElsewhere = latest.refreshToken !== seen.refreshToken
-      if (rotatedElsewhere || (!force && refreshDueAt(latest.accessToken) > Date.now())) return latest
+      if (latest.refreshToken !== seen.refreshToken) {
+        // Another tab rotated (or logged in anew) and this tab's localStorage has not caught up yet.
+        this.write(latest)
+        return latest
+      }
+      if (!force && refreshDueAt(latest.accessToken) > Date.now()) return latest
       const next = await this.api.refresh(latest.refreshToken)
       const stored: StoredSession = { ...next, refreshCount: latest.refreshCount + 1 }
+      await writeLedger(stored)
       this.write(stored)
       this.onChange({ kind: 'refreshed', session: stored })
       return stored
@@ -129,7 +154,7 @@ export class TokenKeeper {
       this.schedule()
     } catch (error) {
       if (error instanceof AuthApiError && error.sessionIsGone) {
-        this.clear()
+        await this.clear()
         this.onChange({ kind: 'ended', reason: 'refresh-rejected', message: `${error.code}: ${error.message}` })
         return
       }

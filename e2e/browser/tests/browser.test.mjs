@@ -1,0 +1,373 @@
+// Browser path, end to end: Debian's chromium runs the demo app (web/dist, served
+// by the sync-worker) against the real auth-worker and sync-worker binaries.
+//
+// Phase A, REQUIRE_AUTH=false: sign up on device 1, add a todo, see it on device 2
+// (a second browser profile that logs in as the same user, so the todo can only
+// arrive through the sync-worker), live edits both ways, a second tab sharing the
+// session, access-token refresh with rotation, reload from OPFS.
+// Phase B, the sync-worker restarted with REQUIRE_AUTH=true on the same database:
+// log in on device 3, the JWT opens the socket and the todos come back; log out;
+// the socket is then refused with 401 and carries no event.
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { setTimeout as delay } from 'node:timers/promises'
+
+import { launchDevice, recordSockets, syncParams } from '../lib/browser.mjs'
+import { binaryPath, freePort, startService } from '../lib/services.mjs'
+import { tryUpgrade } from '../lib/upgrade.mjs'
+import { ensureWebDist } from '../lib/web-dist.mjs'
+
+/** Short access tokens so the page's refresh runs during the test (it refreshes 20 % before exp). */
+const ACCESS_TOKEN_TTL_SECONDS = 12
+const SESSION_KEY = 'livestore-demo.session'
+const STEP_TIMEOUT_MS = 90_000
+
+const work = mkdtempSync(join(tmpdir(), 'browser-e2e-'))
+const logDir = join(work, 'logs')
+const screenshotDir = join(work, 'screenshots')
+mkdirSync(logDir)
+mkdirSync(screenshotDir)
+
+const jwtSecret = randomBytes(32).toString('hex')
+const email = `browser-${Date.now()}@example.com`
+const password = 'Corr3ct-Horse-Battery!'
+const todo1 = `buy oat milk ${randomBytes(3).toString('hex')}`
+const todo2 = `answer mail ${randomBytes(3).toString('hex')}`
+
+const services = []
+const devices = []
+const pages = new Map()
+const usedPages = new Set()
+const consoleLines = new Map()
+let failures = 0
+
+/** Polls `check` (which may return a promise) until it is truthy; fails naming `what`. */
+const waitUntil = async (what, check, timeoutMs = 20_000) => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await delay(100)
+  }
+}
+
+/** Screenshots every open page and prints where they and the service logs are. */
+const recordFailure = async (stepName) => {
+  failures += 1
+  const slug = stepName.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)
+  for (const [name, page] of pages) {
+    console.error(`--- ${name} console tail ---\n${(consoleLines.get(name) ?? []).slice(-15).join('\n')}`)
+    if (page.isClosed()) continue
+    await page.screenshot({ path: join(screenshotDir, `${slug}--${name}.png`), fullPage: true }).catch(() => {})
+  }
+  console.error(`step failed: ${stepName}\n  screenshots: ${screenshotDir}\n  service logs: ${logDir}`)
+  for (const service of services) console.error(`--- ${service.name} (${service.url}) log tail ---\n${service.logText().slice(-3000)}`)
+}
+
+/** A test step that leaves screenshots behind when it fails. */
+const step = (name, body) =>
+  it(name, { timeout: STEP_TIMEOUT_MS }, async () => {
+    try {
+      await body()
+    } catch (error) {
+      await recordFailure(name)
+      throw error
+    }
+  })
+
+const baseEnv = (port, database) => ({
+  ENVIRONMENT: 'development',
+  JWT_SECRET: jwtSecret,
+  HOST: '127.0.0.1',
+  PORT: String(port),
+  DATABASE_URL: `sqlite://${join(work, database)}`,
+})
+
+const startAuth = async () =>
+  startService({
+    name: 'auth-worker',
+    bin: binaryPath('auth-worker', 'AUTH_WORKER_BIN'),
+    cwd: work,
+    logDir,
+    readyPath: '/health',
+    env: { ...baseEnv(await freePort(), 'auth.db'), ACCESS_TOKEN_TTL_SECONDS: String(ACCESS_TOKEN_TTL_SECONDS) },
+  })
+
+const startSync = async (staticDir, requireAuth) =>
+  startService({
+    name: 'sync-worker',
+    bin: binaryPath('sync-worker', 'SYNC_WORKER_BIN'),
+    cwd: work,
+    logDir,
+    readyPath: '/',
+    env: { ...baseEnv(await freePort(), 'sync.db'), STATIC_DIR: staticDir, REQUIRE_AUTH: String(requireAuth) },
+  })
+
+const appUrl = (sync, auth) => `${sync.url}/?auth=${encodeURIComponent(auth.url)}`
+const byTestId = (page, id) => page.locator(`[data-testid="${id}"]`)
+const storedSession = (page) => page.evaluate((key) => JSON.parse(localStorage.getItem(key) ?? 'null'), SESSION_KEY)
+const todoTexts = (page) => byTestId(page, 'todo-text').allTextContents()
+const todoItem = (page, text) => page.locator('[data-testid="todo-item"]', { hasText: text })
+
+const newTab = async (device, name) => {
+  // A persistent context starts with one blank page: use it for the first tab.
+  const blank = device.context.pages().find((candidate) => !usedPages.has(candidate) && candidate.url() === 'about:blank')
+  const page = blank ?? (await device.context.newPage())
+  usedPages.add(page)
+  pages.set(name, page)
+  const lines = []
+  consoleLines.set(name, lines)
+  page.on('console', (message) => lines.push(`${message.type()}: ${message.text().slice(0, 500)}`))
+  page.on('pageerror', (error) => lines.push(`page error: ${error.message}`))
+  return { page, sockets: recordSockets(page) }
+}
+
+/** Waits until the page shows an open store whose sync socket is online. */
+const expectStoreOnline = async (page) => {
+  await page.locator('[data-testid="store-status"][data-state="ready"]').waitFor()
+  await page.locator('[data-testid="sync-status"][data-state="online"]').waitFor()
+}
+
+const submitCredentials = async (page, form) => {
+  await byTestId(page, `${form}-email`).fill(email)
+  await byTestId(page, `${form}-password`).fill(password)
+  await byTestId(page, `${form}-submit`).click()
+  await byTestId(page, 'app-view').waitFor()
+  assert.equal(await byTestId(page, 'user-email').textContent(), email)
+}
+
+const defaultInstanceId = (session) => session.user.instances.find((instance) => instance.isDefault).id
+
+/** The sync socket the page's leader worker opened for `storeId`. */
+const syncSocketOf = (sockets, storeId) =>
+  waitUntil(`a sync socket for store ${storeId}`, () =>
+    sockets.find((socket) => new URL(socket.url).pathname === '/websocket' && syncParams(socket.url).storeId === storeId),
+  )
+
+const framesOf = (frames) => frames.map((frame) => JSON.parse(frame))
+
+describe('browser: demo app on sync-worker + auth-worker in chromium', () => {
+  let auth
+  let sync
+  let staticDir
+  const state = {}
+
+  before(async () => {
+    staticDir = ensureWebDist()
+    auth = await startAuth()
+    services.push(auth)
+    sync = await startSync(staticDir, false)
+    services.push(sync)
+    console.log(`work dir ${work}; auth ${auth.url}; sync ${sync.url} (REQUIRE_AUTH=false)`)
+  })
+
+  after(async () => {
+    for (const device of devices) await device.context.close().catch(() => {})
+    for (const service of services) await service.stop()
+    if (failures === 0 && process.env.KEEP_ARTIFACTS !== '1') rmSync(work, { recursive: true, force: true })
+    else console.log(`artifacts kept in ${work}`)
+  })
+
+  step('signs up in tab 1; the page opens the user store and its sync socket carries the JWT', async () => {
+    const device = await launchDevice(work, 'device1')
+    devices.push(device)
+    state.device1 = device
+    const { page, sockets } = await newTab(device, 'device1-tab1')
+    state.tab1 = page
+    state.sockets1 = sockets
+    await page.goto(appUrl(sync, auth))
+    await byTestId(page, 'auth-view').waitFor()
+    await submitCredentials(page, 'signup')
+    await expectStoreOnline(page)
+
+    const session = await storedSession(page)
+    assert.ok(session?.accessToken && session.refreshToken, 'the page keeps both tokens in localStorage')
+    state.firstSession = session
+    state.storeId = defaultInstanceId(session)
+
+    const socket = await syncSocketOf(sockets, state.storeId)
+    const { payload } = syncParams(socket.url)
+    assert.equal(payload.instanceId, state.storeId)
+    assert.equal(payload.authToken, session.accessToken, 'the sync payload carries the access token')
+    state.socket1 = socket
+  })
+
+  step('adds a todo in tab 1; the sync-worker acknowledges the push', async () => {
+    const page = state.tab1
+    await byTestId(page, 'todo-input').fill(todo1)
+    await byTestId(page, 'todo-add').click()
+    await todoItem(page, todo1).waitFor()
+
+    const push = await waitUntil('a PushReq carrying the new todo', () =>
+      framesOf(state.socket1.sent).find(
+        (frame) => frame._tag === 'WSMessage.PushReq' && frame.batch.some((event) => event.name === 'v1.TodoCreated' && event.args.text === todo1),
+      ),
+    )
+    await waitUntil('the PushAck for that push', () =>
+      framesOf(state.socket1.received).some((frame) => frame._tag === 'WSMessage.PushAck' && frame.requestId === push.requestId),
+    )
+  })
+
+  step('device 2 (another browser profile) logs in as the same user and receives the todo from the server', async () => {
+    const device = await launchDevice(work, 'device2')
+    devices.push(device)
+    const { page, sockets } = await newTab(device, 'device2-tab1')
+    state.tab2 = page
+    await page.goto(appUrl(sync, auth))
+    await submitCredentials(page, 'login')
+    await expectStoreOnline(page)
+    await todoItem(page, todo1).waitFor()
+
+    const socket = await syncSocketOf(sockets, state.storeId)
+    const delivered = framesOf(socket.received).some(
+      (frame) => frame._tag === 'WSMessage.PullRes' && frame.batch.some((item) => item.eventEncoded.args?.text === todo1),
+    )
+    assert.ok(delivered, 'device 2 got the todo in a PullRes from the sync-worker (its profile shares no storage with device 1)')
+  })
+
+  step('edits flow live both ways: add on device 2, toggle on device 1', async () => {
+    await byTestId(state.tab2, 'todo-input').fill(todo2)
+    await byTestId(state.tab2, 'todo-add').click()
+    await todoItem(state.tab1, todo2).waitFor()
+
+    await todoItem(state.tab1, todo1).locator('[data-testid="todo-toggle"]').check()
+    await state.tab2.locator('[data-testid="todo-item"][data-completed="true"]', { hasText: todo1 }).waitFor()
+    assert.equal(await todoItem(state.tab2, todo2).getAttribute('data-completed'), 'false')
+  })
+
+  step('a second tab on device 1 shares the session and the store without logging in', async () => {
+    const { page } = await newTab(state.device1, 'device1-tab2')
+    state.tab1b = page
+    await page.goto(appUrl(sync, auth))
+    await byTestId(page, 'app-view').waitFor()
+    assert.equal(await byTestId(page, 'user-email').textContent(), email)
+    await page.locator('[data-testid="store-status"][data-state="ready"]').waitFor()
+    await todoItem(page, todo2).waitFor()
+    assert.deepEqual((await todoTexts(page)).sort(), [todo1, todo2].sort())
+  })
+
+  step('the access token is refreshed before expiry with rotation, once for all tabs', async () => {
+    const first = state.firstSession
+    const timeoutMs = 3 * ACCESS_TOKEN_TTL_SECONDS * 1000
+    await waitUntil(
+      'two refreshes shown in tab 1',
+      async () => Number(await byTestId(state.tab1, 'token-refresh-count').textContent()) >= 2,
+      timeoutMs,
+    )
+    const session = await storedSession(state.tab1)
+    assert.notEqual(session.refreshToken, first.refreshToken, 'the refresh token was rotated')
+    assert.notEqual(session.accessToken, first.accessToken)
+
+    // Both tabs kept the session: had both spent the same refresh token, the reuse
+    // would have revoked the session and logged them out.
+    for (const page of [state.tab1, state.tab1b]) {
+      assert.equal(await page.evaluate(() => document.body.dataset.view), 'app')
+    }
+    const count1b = await byTestId(state.tab1b, 'token-refresh-count').textContent()
+    assert.ok(Number(count1b) >= 2, `tab 2 follows the refreshed session (shows ${count1b})`)
+
+    const me = await fetch(`${auth.url}/me`, { headers: { Authorization: `Bearer ${session.accessToken}` } })
+    assert.equal(me.status, 200, 'the refreshed access token is accepted by /me')
+    assert.equal((await me.json()).user.email, email)
+  })
+
+  step('reloading tab 1 keeps the session and restores the todos', async () => {
+    await state.tab1.reload()
+    await expectStoreOnline(state.tab1)
+    await todoItem(state.tab1, todo2).waitFor()
+    assert.deepEqual((await todoTexts(state.tab1)).sort(), [todo1, todo2].sort())
+    await state.tab1.screenshot({ path: join(screenshotDir, 'device1-tab1-synced.png') })
+  })
+
+  step('REQUIRE_AUTH=true: a fresh JWT opens the socket and the todos come back from the database', async () => {
+    for (const device of devices.splice(0)) await device.context.close()
+    await sync.stop()
+    services.splice(services.indexOf(sync), 1)
+    sync = await startSync(staticDir, true)
+    services.push(sync)
+    console.log(`sync-worker restarted on ${sync.url} with REQUIRE_AUTH=true, same database`)
+
+    const device = await launchDevice(work, 'device3')
+    devices.push(device)
+    const { page, sockets } = await newTab(device, 'device3-tab1')
+    state.tab3 = page
+    state.sockets3 = sockets
+    await page.goto(appUrl(sync, auth))
+    await submitCredentials(page, 'login')
+    await expectStoreOnline(page)
+    await todoItem(page, todo1).waitFor()
+    await todoItem(page, todo2).waitFor()
+
+    const session = await storedSession(page)
+    state.session3 = session
+    const socket = await syncSocketOf(sockets, state.storeId)
+    assert.equal(syncParams(socket.url).payload.authToken, session.accessToken)
+  })
+
+  step('logging out shuts the store down, closes the socket and revokes the session', async () => {
+    const page = state.tab3
+    await byTestId(page, 'logout-button').click()
+    await byTestId(page, 'auth-view').waitFor()
+    assert.equal(await storedSession(page), null, 'tokens are gone from localStorage')
+    await page.locator('[data-testid="store-status"][data-state="closed"]').waitFor({ state: 'attached' })
+    await waitUntil('every sync socket of the page to close', () => state.sockets3.every((socket) => socket.closed))
+
+    const refresh = await fetch(`${auth.url}/refresh`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refreshToken: state.session3.refreshToken }),
+    })
+    assert.equal(refresh.status, 401, 'the logged-out refresh token is dead')
+  })
+
+  step('after logout the sync socket is refused with 401 and no event arrives', async () => {
+    const page = state.tab3
+    const storeId = state.storeId
+    // What the logged-out page holds now: its store id and no token.
+    const payload = { instanceId: storeId }
+    const before = state.sockets3.length
+    const outcome = await page.evaluate(
+      ({ storeId, payload }) =>
+        new Promise((resolve) => {
+          const query = new URLSearchParams({ storeId, payload: encodeURIComponent(JSON.stringify(payload)) })
+          const socket = new WebSocket(`ws://${location.host}/websocket?${query}`)
+          let messages = 0
+          socket.onmessage = () => (messages += 1)
+          socket.onopen = () => resolve({ opened: true, messages })
+          socket.onclose = (event) => resolve({ opened: false, code: event.code, messages })
+        }),
+      { storeId, payload },
+    )
+    assert.deepEqual(outcome, { opened: false, code: 1006, messages: 0 }, 'the handshake fails and nothing is received')
+    const refused = await waitUntil('the refused socket in the page record', () =>
+      state.sockets3.slice(before).find((socket) => socket.errors.length > 0),
+    )
+    assert.equal(refused.received.length, 0)
+    // Chromium's wording for a 401 answer to the handshake.
+    assert.match(refused.errors.join(' '), /HTTP Authentication failed|401/)
+
+    const anonymous = await tryUpgrade(sync.url, storeId, payload)
+    assert.equal(anonymous.status, 401)
+    assert.equal(JSON.parse(anonymous.body).code, 'TOKEN_MISSING')
+
+    const withRefreshToken = await tryUpgrade(sync.url, storeId, { instanceId: storeId, authToken: state.session3.refreshToken })
+    assert.equal(withRefreshToken.status, 401, 'a refresh token is never an access token')
+    assert.equal(JSON.parse(withRefreshToken.body).code, 'TOKEN_INVALID')
+
+    // The refusals are about the token: a fresh login's JWT is still let in.
+    const login = await fetch(`${auth.url}/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    })
+    assert.equal(login.status, 200)
+    const { accessToken } = await login.json()
+    const fresh = await tryUpgrade(sync.url, storeId, { instanceId: storeId, authToken: accessToken })
+    assert.equal(fresh.status, 101)
+  })
+})
