@@ -177,7 +177,7 @@ fn render(reports: &[Report], benches: &[BenchEstimate]) -> String {
 fn short_params(r: &Report) -> String {
     r.params
         .iter()
-        .filter(|p| p.name != "store" && p.name != "server_pid")
+        .filter(|p| !matches!(p.name.as_str(), "store" | "server_pid" | "client_nofile"))
         .map(|p| format!("{}={}", p.name, p.value))
         .collect::<Vec<_>>()
         .join(" ")
