@@ -41,7 +41,9 @@ fn store(id: &str) -> StoreId {
 }
 
 fn at_millis(millis: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(millis).single().expect("valid time")
+    Utc.timestamp_millis_opt(millis)
+        .single()
+        .expect("valid time")
 }
 
 fn event(parent: u64, args: Option<&str>) -> NewEvent {
@@ -156,7 +158,9 @@ async fn read_range_follows_cursor_and_limit() {
     let db = Db::open().await;
     let s = store("ranges");
     for parent in (0..250).step_by(50) {
-        append(&db.log, batch(&s, parent, 50)).await.expect("append");
+        append(&db.log, batch(&s, parent, 50))
+            .await
+            .expect("append");
     }
     let page = db.log.read_range(&s, 0, 100).await.expect("read");
     assert_eq!(page.first().map(|e| e.seq_num), Some(1));
@@ -167,9 +171,22 @@ async fn read_range_follows_cursor_and_limit() {
     let page = db.log.read_range(&s, 117, 3).await.expect("read");
     let seqs: Vec<u64> = page.iter().map(|e| e.seq_num).collect();
     assert_eq!(seqs, [118, 119, 120]);
-    assert_eq!(page[0].args.as_deref().map(RawValue::get), Some("{\"n\":118}"));
-    assert!(db.log.read_range(&s, 250, 100).await.expect("read").is_empty());
-    assert!(db.log.read_range(&s, u64::MAX, 100).await.expect("read").is_empty());
+    assert_eq!(
+        page[0].args.as_deref().map(RawValue::get),
+        Some("{\"n\":118}")
+    );
+    assert!(db
+        .log
+        .read_range(&s, 250, 100)
+        .await
+        .expect("read")
+        .is_empty());
+    assert!(db
+        .log
+        .read_range(&s, u64::MAX, 100)
+        .await
+        .expect("read")
+        .is_empty());
     assert!(db.log.read_range(&s, 0, 0).await.expect("read").is_empty());
 }
 
@@ -280,10 +297,19 @@ async fn similar_store_ids_never_share_events() {
     let db = Db::open().await;
     let (dash, underscore) = (store("a-b"), store("a_b"));
     append(&db.log, batch(&dash, 0, 3)).await.expect("a-b");
-    append(&db.log, batch(&underscore, 0, 1)).await.expect("a_b");
+    append(&db.log, batch(&underscore, 0, 1))
+        .await
+        .expect("a_b");
     assert_eq!(db.log.head(&dash).await.expect("head"), 3);
     assert_eq!(db.log.head(&underscore).await.expect("head"), 1);
-    assert_eq!(db.log.read_range(&underscore, 0, 10).await.expect("read").len(), 1);
+    assert_eq!(
+        db.log
+            .read_range(&underscore, 0, 10)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
     db.log.reset(&dash).await.expect("reset");
     assert_eq!(db.log.head(&underscore).await.expect("head"), 1);
     // A LIKE-style wildcard id is just another id.
@@ -298,12 +324,19 @@ async fn reset_empties_the_store_and_restarts_its_chain() {
     append(&db.log, batch(&other, 0, 2)).await.expect("append");
     db.log.reset(&s).await.expect("reset");
     assert_eq!(db.log.head(&s).await.expect("head"), 0);
-    assert!(db.log.read_range(&s, 0, 100).await.expect("read").is_empty());
+    assert!(db
+        .log
+        .read_range(&s, 0, 100)
+        .await
+        .expect("read")
+        .is_empty());
     assert!(matches!(
         append(&db.log, batch(&s, 20, 1)).await,
         Err(StorageError::Conflict { head: 0 })
     ));
-    append(&db.log, batch(&s, 0, 2)).await.expect("append after reset");
+    append(&db.log, batch(&s, 0, 2))
+        .await
+        .expect("append after reset");
     assert_contiguous(&all_events(&db.log, &s).await, 2);
     assert_contiguous(&all_events(&db.log, &other).await, 2);
 }
@@ -328,9 +361,33 @@ async fn committed_events_survive_close_and_reopen() {
         append(&log, batch(&s, 0, 1)).await,
         Err(StorageError::Conflict { head: 40 })
     ));
-    append(&log, batch(&s, 40, 5)).await.expect("continue the chain");
+    append(&log, batch(&s, 40, 5))
+        .await
+        .expect("continue the chain");
     assert_contiguous(&all_events(&log, &s).await, 45);
     log.close().await;
+}
+
+/// A second connection to the same file, as another process would open it.
+async fn outside_connection(db: &Db) -> sqlx::SqliteConnection {
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db.dir.path().join("nested/sync.db"))
+        .connect()
+        .await
+        .expect("second connection")
+}
+
+async fn outside_insert(conn: &mut sqlx::SqliteConnection, s: &StoreId, seq: i64) {
+    sqlx::query(
+        "INSERT INTO events (store_id, seq_num, parent_seq_num, name, args, client_id, \
+         session_id, created_at, pushed_by) VALUES (?1, ?2, ?2 - 1, 'x', NULL, 'c', 's', \
+         '2024-01-01T00:00:00.000Z', 'elsewhere')",
+    )
+    .bind(s.as_str())
+    .bind(seq)
+    .execute(conn)
+    .await
+    .expect("outside insert");
 }
 
 #[tokio::test]
@@ -339,26 +396,60 @@ async fn a_write_behind_the_writers_back_becomes_a_conflict() {
     let s = store("two-writers");
     append(&db.log, batch(&s, 0, 1)).await.expect("append");
     // Another process appends seq 2 directly; this writer still caches head 1.
-    let mut other = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(db.dir.path().join("nested/sync.db"))
-        .connect()
-        .await
-        .expect("second connection");
-    sqlx::query(
-        "INSERT INTO events (store_id, seq_num, parent_seq_num, name, args, client_id, \
-         session_id, created_at, pushed_by) VALUES (?1, 2, 1, 'x', NULL, 'c', 's', \
-         '2024-01-01T00:00:00.000Z', 'elsewhere')",
-    )
-    .bind(s.as_str())
-    .execute(&mut other)
-    .await
-    .expect("outside insert");
+    let mut other = outside_connection(&db).await;
+    outside_insert(&mut other, &s, 2).await;
     assert!(matches!(
         append(&db.log, batch(&s, 1, 3)).await,
         Err(StorageError::Conflict { head: 2 })
     ));
-    append(&db.log, batch(&s, 2, 3)).await.expect("append on the real head");
+    append(&db.log, batch(&s, 2, 3))
+        .await
+        .expect("append on the real head");
     assert_contiguous(&all_events(&db.log, &s).await, 5);
+}
+
+#[tokio::test]
+async fn read_range_steps_over_a_gap_left_by_another_writer() {
+    let db = Db::open().await;
+    let s = store("gap");
+    append(&db.log, batch(&s, 0, 3)).await.expect("append");
+    let mut other = outside_connection(&db).await;
+    outside_insert(&mut other, &s, 10).await;
+    outside_insert(&mut other, &s, 2_000).await;
+    let seqs = |events: Vec<sync_worker::storage::StoredEvent>| -> Vec<u64> {
+        events.iter().map(|event| event.seq_num).collect()
+    };
+    let read = |after, limit| db.log.read_range(&s, after, limit);
+    assert_eq!(
+        seqs(read(0, 100).await.expect("read")),
+        [1, 2, 3, 10, 2_000]
+    );
+    assert_eq!(seqs(read(0, 2).await.expect("read")), [1, 2]);
+    assert_eq!(seqs(read(2, 2).await.expect("read")), [3, 10]);
+    assert_eq!(seqs(read(3, 1).await.expect("read")), [10]);
+    assert_eq!(seqs(read(10, 5).await.expect("read")), [2_000]);
+    assert!(read(2_000, 5).await.expect("read").is_empty());
+}
+
+#[tokio::test]
+async fn long_ranges_span_several_read_queries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = SqliteOptions {
+        read_chunk_rows: 7,
+        ..SqliteOptions::default()
+    };
+    let log = SqliteEventLog::open(&url(&dir), options)
+        .await
+        .expect("open");
+    let s = store("long");
+    for parent in (0..100).step_by(25) {
+        append(&log, batch(&s, parent, 25)).await.expect("append");
+    }
+    assert_contiguous(&all_events(&log, &s).await, 100);
+    let page = log.read_range(&s, 40, 30).await.expect("read");
+    let seqs: Vec<u64> = page.iter().map(|event| event.seq_num).collect();
+    assert_eq!(seqs, (41..=70).collect::<Vec<_>>());
+    log.close().await;
 }
 
 #[tokio::test]

@@ -16,7 +16,6 @@ mod options;
 mod writer;
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use sqlx::ConnectOptions;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -24,7 +23,7 @@ use tokio::task::JoinHandle;
 
 pub use options::SqliteOptions;
 
-use self::codec::{to_sql_seq, RowDecoder, EVENT_COLUMNS};
+use self::codec::{to_sql_seq, PackedDecoder, NEXT_SEQ_SQL, PACKED_WINDOW_SQL};
 use self::options::Target;
 use self::writer::{Command, GroupLimits, Op, Writer};
 use super::{AppendBatch, EventLog, StorageError, StoreId, StoredEvent};
@@ -40,7 +39,8 @@ pub struct SqliteEventLog {
     writes: mpsc::Sender<Command>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: SqlitePool,
-    read_sql: String,
+    /// Most events one read query packs (see [`SqliteOptions::read_chunk_rows`]).
+    read_chunk_rows: usize,
 }
 
 impl SqliteEventLog {
@@ -70,6 +70,9 @@ impl SqliteEventLog {
             .max_connections(options.max_readers)
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
+            // A ping per acquire costs a worker-thread round trip per read; a local
+            // SQLite file has no network link to go stale.
+            .test_before_acquire(false)
             .connect_with(target.connect)
             .await?;
 
@@ -84,10 +87,7 @@ impl SqliteEventLog {
             writes,
             writer: Mutex::new(Some(writer)),
             readers,
-            read_sql: format!(
-                "SELECT {EVENT_COLUMNS} FROM events \
-                 WHERE store_id = ?1 AND seq_num > ?2 ORDER BY seq_num LIMIT ?3"
-            ),
+            read_chunk_rows: options.read_chunk_rows,
         })
     }
 
@@ -142,20 +142,38 @@ impl EventLog for SqliteEventLog {
         after: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StorageError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = sqlx::query(&self.read_sql)
-            .bind(store.as_str())
-            .bind(to_sql_seq(after))
-            .bind(limit_sql)
-            .fetch(&self.readers);
-        // Sized for a typical chunk, not for `limit`, which may be huge.
-        let mut events = Vec::with_capacity(limit.min(1024));
-        let mut decoder = RowDecoder::default();
-        while let Some(row) = rows.try_next().await.map_err(closed_or_database)? {
-            events.push(decoder.decode(&row)?);
+        // Sized for a typical pull, not for `limit`, which may be huge.
+        let mut events = Vec::with_capacity(limit.min(self.read_chunk_rows));
+        let mut decoder = PackedDecoder::default();
+        let mut cursor = to_sql_seq(after);
+        while events.len() < limit {
+            // Chains are contiguous, so the window (cursor, end] holds exactly `want`
+            // events unless the log ends (or has a gap) inside it.
+            let want = (limit - events.len()).min(self.read_chunk_rows);
+            let end = cursor.saturating_add(i64::try_from(want).unwrap_or(i64::MAX));
+            let packed: Option<String> = sqlx::query_scalar(PACKED_WINDOW_SQL)
+                .bind(store.as_str())
+                .bind(cursor)
+                .bind(end)
+                .fetch_one(&self.readers)
+                .await
+                .map_err(closed_or_database)?;
+            let before = events.len();
+            decoder.decode(packed.as_deref().unwrap_or(""), &mut events)?;
+            let full = events.len() - before == want;
+            cursor = end;
+            if !full {
+                let next: Option<i64> = sqlx::query_scalar(NEXT_SEQ_SQL)
+                    .bind(store.as_str())
+                    .bind(cursor)
+                    .fetch_one(&self.readers)
+                    .await
+                    .map_err(closed_or_database)?;
+                match next {
+                    Some(next) if end < i64::MAX => cursor = next - 1,
+                    _ => break, // the end of the log
+                }
+            }
         }
         Ok(events)
     }

@@ -40,11 +40,13 @@ pub struct SqliteOptions {
     /// Most rows per prepared multi-row `INSERT` (at most 3,640: SQLite's 32,766
     /// parameters over 9 columns). Default 128.
     pub rows_per_insert: usize,
-    /// Rows a read buffers between SQLite's worker thread and the async caller.
-    /// Default 256.
-    pub read_row_buffer: usize,
-    /// SQLite page cache per connection, in KiB. Default 16,384 (16 MiB) for the writer
-    /// and each reader.
+    /// Most events one read query returns; a larger `read_range` runs several queries.
+    /// A read's events come back packed in one text value, so this bounds that value
+    /// (about 300 bytes per typical event). Default 1,000.
+    pub read_chunk_rows: usize,
+    /// SQLite page cache per connection (the writer and each reader), in KiB. Appends
+    /// touch the right edge of each store's key range and reads scan forward, so a small
+    /// cache does; the OS page cache holds the rest. Default 4,096 (4 MiB).
     pub cache_size_kib: u32,
 }
 
@@ -58,8 +60,8 @@ impl Default for SqliteOptions {
             group_max_batches: 256,
             group_max_events: 20_000,
             rows_per_insert: 128,
-            read_row_buffer: 256,
-            cache_size_kib: 16 * 1024,
+            read_chunk_rows: 1000,
+            cache_size_kib: 4 * 1024,
         }
     }
 }
@@ -73,11 +75,13 @@ impl SqliteOptions {
             ("group_max_batches", self.group_max_batches == 0),
             ("group_max_events", self.group_max_events == 0),
             ("rows_per_insert", self.rows_per_insert == 0),
-            ("read_row_buffer", self.read_row_buffer == 0),
+            ("read_chunk_rows", self.read_chunk_rows == 0),
             ("cache_size_kib", self.cache_size_kib == 0),
         ];
         if let Some((name, _)) = zero.iter().find(|(_, is_zero)| *is_zero) {
-            return Err(config_error(format!("SqliteOptions::{name} must be at least 1")));
+            return Err(config_error(format!(
+                "SqliteOptions::{name} must be at least 1"
+            )));
         }
         let max_rows = SQLITE_MAX_VARIABLES / COLUMNS_PER_ROW;
         if self.rows_per_insert > max_rows {
@@ -112,8 +116,7 @@ impl Target {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
-            .pragma("cache_size", format!("-{}", options.cache_size_kib))
-            .row_buffer_size(options.read_row_buffer);
+            .pragma("cache_size", format!("-{}", options.cache_size_kib));
         let file = (!in_memory).then(|| connect.get_filename().to_path_buf());
         Ok(Self { connect, file })
     }

@@ -41,7 +41,10 @@ pub(super) enum Op {
 }
 
 pub(super) enum Command {
-    Write { op: Op, reply: Reply },
+    Write {
+        op: Op,
+        reply: Reply,
+    },
     /// Finish what is queued before this, then close the connection and stop.
     Close,
 }
@@ -100,6 +103,7 @@ impl Writer {
                 }
             }
             if !group.is_empty() {
+                tracing::trace!(writes = group.len(), events, "event log group commit");
                 self.commit_group(&mut group).await;
             }
         }
@@ -321,11 +325,11 @@ impl InsertStatements {
         Self { by_rows }
     }
 
-    /// The largest prepared size not above `rows`, `None` when `rows` is 0.
+    /// The largest prepared size not above `rows`, `None` when `rows` is 0 (every
+    /// prepared size is at least 1).
     fn largest_fitting(&self, rows: usize) -> Option<(usize, &str)> {
         self.by_rows
             .range(..=rows)
-            .filter(|(size, _)| **size > 0)
             .next_back()
             .map(|(size, sql)| (*size, sql.as_str()))
     }
