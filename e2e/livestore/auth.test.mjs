@@ -16,10 +16,13 @@ test(
     const storeId = user.instanceId
     const withToken = (authToken) => ({ instanceId: user.instanceId, authToken })
 
-    const v1 = await open('V1', { storeId, syncPayload: withToken(user.accessToken) })
-    const v2 = await open('V2', { storeId, syncPayload: withToken(user.accessToken) })
-    const legacy = await open('Legacy', { storeId, syncPayload: withToken(INSECURE_DEV_TOKEN) })
-    const foreign = await open('Foreign', { storeId, syncPayload: withToken(await mintForeignToken(user)) })
+    const foreignToken = await mintForeignToken(user)
+    const [v1, v2, legacy, foreign] = await Promise.all([
+      open('V1', { storeId, syncPayload: withToken(user.accessToken) }),
+      open('V2', { storeId, syncPayload: withToken(user.accessToken) }),
+      open('Legacy', { storeId, syncPayload: withToken(INSECURE_DEV_TOKEN) }),
+      open('Foreign', { storeId, syncPayload: withToken(foreignToken) }),
+    ])
 
     // The rejected clients write locally; none of it may reach the server.
     await legacy.create('legacy-1', 'must stay local')
@@ -80,8 +83,10 @@ test(
       sid: sessionIdOf(user.accessToken),
       expiresInSeconds: -60,
     })
-    const fresh = await open('Fresh', { storeId, syncPayload: { instanceId: user.instanceId, authToken: user.accessToken } })
-    const late = await open('Expired', { storeId, syncPayload: { instanceId: user.instanceId, authToken: expired } })
+    const [fresh, late] = await Promise.all([
+      open('Fresh', { storeId, syncPayload: { instanceId: user.instanceId, authToken: user.accessToken } }),
+      open('Expired', { storeId, syncPayload: { instanceId: user.instanceId, authToken: expired } }),
+    ])
 
     await late.create('e1', 'from the expired-token client')
     await fresh.waitTodos(['e1'])

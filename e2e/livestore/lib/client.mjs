@@ -44,6 +44,26 @@ const socketStats = {
   pushAcks: 0,
   errors: [],
   closeCodes: [],
+  /** Set when the armed kill-on-ack fired: which push ack triggered it. */
+  killedOnAck: null,
+}
+
+/** requestId of each PushReq sent -> the todo ids its events carry. */
+const pushedIds = new Map()
+/** Armed by the `killOnAck` command: `{ pid, eventId }`. */
+let killOnAck = null
+
+/**
+ * Crash the server the instant it acknowledges a push carrying `killOnAck.eventId`: this
+ * runs in the socket's first message listener, before LiveStore itself sees the ack, so
+ * the server gets no time beyond what it spent before sending the ack.
+ */
+const maybeKillOnAck = (requestId) => {
+  if (killOnAck === null || !(pushedIds.get(requestId) ?? []).includes(killOnAck.eventId)) return
+  const { pid } = killOnAck
+  killOnAck = null
+  process.kill(pid, 'SIGKILL')
+  socketStats.killedOnAck = { requestId, pid, eventIds: pushedIds.get(requestId) }
 }
 
 const logFrame = (direction, data) => {
@@ -84,7 +104,10 @@ class ObservedWebSocket extends NativeWebSocket {
       try {
         const message = JSON.parse(event.data)
         if (message._tag === 'WSMessage.PullRes') socketStats.eventsReceived += message.batch.length
-        if (message._tag === 'WSMessage.PushAck') socketStats.pushAcks += 1
+        if (message._tag === 'WSMessage.PushAck') {
+          maybeKillOnAck(message.requestId)
+          socketStats.pushAcks += 1
+        }
         if (message._tag === 'WSMessage.Error') socketStats.errors.push(message.message)
       } catch {
         // The client itself reports undecodable frames; the log keeps the raw text.
@@ -94,6 +117,14 @@ class ObservedWebSocket extends NativeWebSocket {
 
   send(data) {
     logFrame('send', data)
+    try {
+      const message = JSON.parse(data)
+      if (message._tag === 'WSMessage.PushReq') {
+        pushedIds.set(message.requestId, message.batch.map((event) => event.args?.id))
+      }
+    } catch {
+      // Not ours to judge; the server answers malformed frames.
+    }
     super.send(data)
   }
 }
@@ -131,8 +162,9 @@ const waitForTodos = ({ ids, completed = [], timeoutMs }) =>
     const timer = setTimeout(() => {
       settled = true
       unsubscribe()
-      const have = plainRows(store.query(todosQuery)).map((row) => row.id)
-      reject(new Error(`${config.name}: todos ${JSON.stringify(ids)} not all present after ${timeoutMs} ms; have ${JSON.stringify(have)}`))
+      const have = plainRows(store.query(todosQuery)).map((row) => `${row.id}${row.completed ? '(done)' : ''}`)
+      const want = ids.map((id) => `${id}${completed.includes(id) ? '(done)' : ''}`)
+      reject(new Error(`${config.name}: todos ${JSON.stringify(want)} not all present after ${timeoutMs} ms; have ${JSON.stringify(have)}`))
     }, timeoutMs)
     const check = (rows) => {
       if (settled) return
@@ -165,6 +197,11 @@ const commands = {
     leader: describeSyncState(await Effect.runPromise(store.clientSession.leaderThread.getSyncState)),
   }),
   socket: () => ({ ...socketStats, errors: [...socketStats.errors], closeCodes: [...socketStats.closeCodes] }),
+  killOnAck: ({ pid, eventId }) => {
+    if (!Number.isInteger(pid) || pid <= 1 || typeof eventId !== 'string') throw new Error('killOnAck needs { pid, eventId }')
+    killOnAck = { pid, eventId }
+    return { armed: true }
+  },
   shutdown: async () => {
     await store.shutdown()
     return { shutdown: true }

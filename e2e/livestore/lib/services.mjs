@@ -103,6 +103,19 @@ class Service {
     }
   }
 
+  /** Pid of the running process (for a kill fired from elsewhere). */
+  get pid() {
+    return this.child?.pid
+  }
+
+  /** Waits for the process to exit on its own (or by someone else's signal). */
+  async waitExit(timeoutMs = 15_000) {
+    if (this.child === null) throw new Error(`${this.name} is not running`)
+    const result = await withTimeout(`${this.name} to exit`, this.exit, timeoutMs)
+    this.child = null
+    return result
+  }
+
   /** Sends `signal` and waits for the process to be gone. Safe to call twice. */
   async kill(signal = 'SIGTERM') {
     const child = this.child

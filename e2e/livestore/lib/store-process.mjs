@@ -15,6 +15,11 @@ const WEBSOCKET_FLAGS = typeof globalThis.WebSocket === 'undefined' ? ['--experi
 
 const COMMAND_TIMEOUT_MS = 30_000
 
+/** The store process has exited or closed its channel: no later command can succeed. */
+export class StoreProcessGone extends Error {
+  terminal = true
+}
+
 /**
  * Starts a store process. Resolves once its store has booted (LiveStore does not wait for
  * the sync backend to boot, so a client whose socket is refused still starts).
@@ -49,7 +54,7 @@ export async function startStoreProcess({ name, dir, storeId, syncUrl, syncPaylo
     child.on('exit', (code, signal) => {
       exited = { code, signal }
       for (const { reject } of pending.values()) {
-        reject(new Error(`store process ${name} exited (code ${code}, signal ${signal}); see ${logPath}`))
+        reject(new StoreProcessGone(`store process ${name} exited (code ${code}, signal ${signal}); see ${logPath}`))
       }
       pending.clear()
       resolve(exited)
@@ -74,10 +79,15 @@ export async function startStoreProcess({ name, dir, storeId, syncUrl, syncPaylo
   })
 
   const request = (cmd, args = {}, timeoutMs = COMMAND_TIMEOUT_MS) => {
-    if (exited) return Promise.reject(new Error(`store process ${name} already exited`))
+    if (exited || !child.connected) {
+      return Promise.reject(new StoreProcessGone(`store process ${name} is gone (${cmd}); see ${logPath}`))
+    }
     const id = nextId++
     const reply = new Promise((resolve, reject) => pending.set(id, { resolve, reject }))
-    child.send({ id, cmd, args })
+    // With a callback, a send on a channel closing right now fails this request only.
+    child.send({ id, cmd, args }, (error) => {
+      if (error) pending.get(id)?.reject(new StoreProcessGone(`store process ${name}: ${error.message}`))
+    })
     return withTimeout(`store process ${name}: ${cmd}`, reply, timeoutMs).finally(() => pending.delete(id))
   }
 
@@ -94,6 +104,8 @@ export async function startStoreProcess({ name, dir, storeId, syncUrl, syncPaylo
       request('waitTodos', { ids, completed, timeoutMs }, timeoutMs + 5_000),
     syncState: () => request('syncState'),
     socket: () => request('socket'),
+    /** Arms the client to SIGKILL `pid` the instant a push carrying `eventId` is acked. */
+    killOnAck: (pid, eventId) => request('killOnAck', { pid, eventId }),
     /** Waits until every local event has been pushed and acknowledged by the server. */
     waitSettled: (what = `${name} settled`, timeoutMs = 15_000) =>
       waitUntil(

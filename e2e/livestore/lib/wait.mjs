@@ -17,6 +17,8 @@ export async function waitUntil(what, probe, accept = Boolean, { timeoutMs = 15_
       lastError = undefined
       if (accept(last)) return last
     } catch (error) {
+      // An error marked terminal (e.g. the probed process is gone) ends the wait at once.
+      if (error?.terminal === true) throw error
       lastError = error
     }
     if (Date.now() >= deadline) {
