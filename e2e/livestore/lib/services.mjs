@@ -11,10 +11,17 @@ import { waitUntil, withTimeout } from './wait.mjs'
 
 const E2E_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
-/** Binary paths: env override, else the workspace's debug build, made absolute. */
+/**
+ * Where `cargo build` put the debug binaries: `$CARGO_TARGET_DIR` when set (relative to the
+ * workspace root, where `just e2e` runs cargo), else the workspace's `target/`.
+ */
+const WORKSPACE_DIR = path.resolve(E2E_DIR, '..')
+const DEBUG_DIR = path.join(path.resolve(WORKSPACE_DIR, process.env.CARGO_TARGET_DIR || 'target'), 'debug')
+
+/** Binary paths: AUTH_WORKER_BIN / SYNC_WORKER_BIN (relative to e2e/), else the debug build. */
 export const binaries = {
-  auth: path.resolve(E2E_DIR, process.env.AUTH_WORKER_BIN ?? '../target/debug/auth-worker'),
-  sync: path.resolve(E2E_DIR, process.env.SYNC_WORKER_BIN ?? '../target/debug/sync-worker'),
+  auth: process.env.AUTH_WORKER_BIN ? path.resolve(E2E_DIR, process.env.AUTH_WORKER_BIN) : path.join(DEBUG_DIR, 'auth-worker'),
+  sync: process.env.SYNC_WORKER_BIN ? path.resolve(E2E_DIR, process.env.SYNC_WORKER_BIN) : path.join(DEBUG_DIR, 'sync-worker'),
 }
 
 /** A fresh run directory under e2e/.tmp (git-ignored), kept for reading logs afterwards. */
