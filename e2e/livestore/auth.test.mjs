@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 
 import { INSECURE_DEV_TOKEN, mintAccessToken, mintForeignToken, sessionIdOf, signUp } from './lib/auth.mjs'
-import { hasSqlite3, scenario, serverEvents } from './lib/scenario.mjs'
+import { scenario, serverEvents } from './lib/scenario.mjs'
 
 /** How long rejected clients are watched while valid clients' events flow. */
 const REJECTION_WINDOW_MS = 4_000
@@ -62,7 +62,7 @@ test(
       const rows = await valid.todos()
       assert.deepEqual(rows.map((r) => r.id).sort(), [...validIds].sort(), `${valid.name} has exactly the valid todos`)
     }
-    if (hasSqlite3) {
+    {
       const stored = serverEvents(services.syncDbPath, storeId)
       assert.equal(stored.length, validIds.length)
       assert.ok(stored.every((e) => e.pushed_by === user.userId), 'every stored event was pushed as the JWT user')
@@ -98,7 +98,7 @@ test(
     const socket = await late.socket()
     assert.ok(socket.opened >= 1 && socket.eventsReceived >= 2, 'the expired-token client had an open socket and got events')
 
-    if (hasSqlite3) {
+    {
       const stored = serverEvents(services.syncDbPath, storeId)
       assert.deepEqual(
         stored.map((e) => [e.client_id, e.pushed_by]),

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import { signUp } from './lib/auth.mjs'
-import { hasSqlite3, scenario, serverEvents } from './lib/scenario.mjs'
+import { scenario, serverEvents } from './lib/scenario.mjs'
 import { waitUntil } from './lib/wait.mjs'
 
 const sameTodos = async (a, b, what) => {
@@ -42,7 +42,7 @@ test(
     const rows = await sameTodos(a, b, 'after A->B and B->A')
     assert.equal(rows.length, 3)
 
-    if (hasSqlite3) {
+    {
       const stored = serverEvents(services.syncDbPath, user.instanceId)
       assert.deepEqual(
         stored.map((e) => [e.seq_num, e.parent_seq_num, e.name, e.client_id]),
@@ -104,7 +104,7 @@ test(
       completed.sort(),
     )
 
-    if (hasSqlite3) {
+    {
       const stored = serverEvents(services.syncDbPath, user.instanceId)
       assert.equal(stored.length, total, 'the server stored every event once')
       stored.forEach((e, i) => {

@@ -55,15 +55,13 @@ export function scenario(label, serviceOptions, body) {
 
 const SQLITE3 = ['/usr/bin/sqlite3', '/usr/local/bin/sqlite3'].find((p) => existsSync(p))
 
-/** Whether the sqlite3 CLI is available for server-side checks. */
-export const hasSqlite3 = SQLITE3 !== undefined
-
 /**
  * The sync-worker's stored events of one store, read with the sqlite3 CLI. (Not opened
  * read-only: after a SIGKILL the WAL may need the recovery any next opener performs.)
  * The store id is checked against a strict pattern before it is put in the query text.
  */
 export function serverEvents(dbPath, storeId) {
+  if (SQLITE3 === undefined) throw new Error('the sqlite3 CLI is required (apt-get install sqlite3)')
   if (!/^[A-Za-z0-9_-]{1,256}$/.test(storeId)) throw new Error(`unexpected store id ${storeId}`)
   const out = execFileSync(
     SQLITE3,
