@@ -470,6 +470,20 @@ async fn invalid_options_and_urls_are_errors() {
 }
 
 #[tokio::test]
+async fn open_can_run_in_a_spawned_task() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = url(&dir);
+    let log =
+        tokio::spawn(async move { SqliteEventLog::open(&url, SqliteOptions::default()).await })
+            .await
+            .expect("task")
+            .expect("open");
+    let s = store("spawned");
+    append(&log, batch(&s, 0, 1)).await.expect("append");
+    log.close().await;
+}
+
+#[tokio::test]
 async fn in_memory_database_works() {
     let log = SqliteEventLog::open("sqlite::memory:", SqliteOptions::default())
         .await

@@ -48,6 +48,10 @@ pub(super) fn check_chain(events: &[NewEvent]) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// The head of store `?1` (no row when the store is empty): one seek on the primary key.
+pub(super) const SELECT_HEAD: &str =
+    "SELECT seq_num FROM events WHERE store_id = ?1 ORDER BY seq_num DESC LIMIT 1";
+
 /// A window of a store's events packed by SQLite into ONE text value, so a read costs one
 /// row through sqlx instead of one row (eight value copies and a cross-thread hand-off)
 /// per event. Each event is a header of decimal numbers

@@ -1,5 +1,5 @@
-//! SQLite backend of [`EventLog`]: one durable write path with group commit
-//! ([`writer`]) and a pool of readers that WAL lets run beside it.
+//! SQLite backend of [`EventLog`]: one durable write path with group commit (the
+//! `writer` module) and a pool of readers that WAL lets run beside it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sync_worker::storage::StorageError> {
@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 
 pub use options::SqliteOptions;
 
-use self::codec::{to_sql_seq, PackedDecoder, NEXT_SEQ_SQL, PACKED_WINDOW_SQL};
+use self::codec::{to_sql_seq, PackedDecoder, NEXT_SEQ_SQL, PACKED_WINDOW_SQL, SELECT_HEAD};
 use self::options::Target;
 use self::writer::{Command, GroupLimits, Op, Writer};
 use super::{AppendBatch, EventLog, StorageError, StoreId, StoredEvent};
@@ -31,10 +31,15 @@ use super::{AppendBatch, EventLog, StorageError, StoreId, StoredEvent};
 /// The migrations of `migrations/sync/`, embedded at build time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sync");
 
-const SELECT_HEAD: &str =
-    "SELECT seq_num FROM events WHERE store_id = ?1 ORDER BY seq_num DESC LIMIT 1";
-
 /// The event log of every store, in one SQLite database.
+///
+/// Ordering: an `append` (or `reset`) joins the writer's FIFO queue the first time its
+/// future is polled, and the writer applies queued writes in that order, so a caller
+/// that pipelines a store's batches (polling each append before starting the next, e.g.
+/// `FuturesOrdered` or `StreamExt::buffered`) has them committed in chain order; batches
+/// of one store that land in the same group are also applied in chain order. Reads see
+/// every append that has returned `Ok`. Large `read_range` limits are cheaper per event
+/// than small ones (one query per [`SqliteOptions::read_chunk_rows`] events).
 pub struct SqliteEventLog {
     writes: mpsc::Sender<Command>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -64,7 +69,10 @@ impl SqliteEventLog {
             .create_if_missing(true)
             .connect()
             .await?;
-        MIGRATOR.run(&mut conn).await?;
+        // `run_direct`, not `run`: `run`'s `Acquire` bound makes this future not `Send`
+        // ("implementation of `Acquire` is not general enough"), so it could not be
+        // spawned.
+        MIGRATOR.run_direct(&mut conn).await?;
 
         let readers = SqlitePoolOptions::new()
             .max_connections(options.max_readers)

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::codec::{check_chain, format_created_at, to_sql_seq};
+use super::codec::{check_chain, format_created_at, to_sql_seq, SELECT_HEAD};
 use super::group_error::replicate;
 use crate::storage::{AppendBatch, NewEvent, StorageError, StoreId};
 
@@ -28,8 +28,6 @@ use crate::storage::{AppendBatch, NewEvent, StorageError, StoreId};
 const INSERT_COLUMNS: &str = "store_id, seq_num, parent_seq_num, name, args, client_id, \
      session_id, created_at, pushed_by";
 const ROW_PLACEHOLDERS: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const SELECT_HEAD: &str =
-    "SELECT seq_num FROM events WHERE store_id = ?1 ORDER BY seq_num DESC LIMIT 1";
 const DELETE_STORE: &str = "DELETE FROM events WHERE store_id = ?1";
 
 pub(super) type Reply = oneshot::Sender<Result<(), StorageError>>;
