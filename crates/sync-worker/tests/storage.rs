@@ -248,7 +248,16 @@ async fn racing_appends_on_one_parent_have_exactly_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_across_ten_stores_leave_contiguous_chains() {
-    let db = Arc::new(Db::open().await);
+    // A head cache smaller than the store count: heads are dropped and reloaded.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = SqliteOptions {
+        max_cached_heads: 3,
+        ..SqliteOptions::default()
+    };
+    let log = SqliteEventLog::open(&url(&dir), options)
+        .await
+        .expect("open");
+    let db = Arc::new(Db { dir, log });
     let stores: Vec<StoreId> = (0..10).map(|i| store(&format!("store-{i}"))).collect();
     let mut tasks = Vec::new();
     for writer in 0..50usize {

@@ -88,6 +88,7 @@ impl SqliteEventLog {
         let limits = GroupLimits {
             max_batches: options.group_max_batches,
             max_events: options.group_max_events,
+            max_cached_heads: options.max_cached_heads,
         };
         let writer = Writer::new(conn, limits, options.rows_per_insert);
         let writer = tokio::spawn(writer.run(queue));

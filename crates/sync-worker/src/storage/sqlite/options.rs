@@ -37,6 +37,10 @@ pub struct SqliteOptions {
     /// this many events (a group always takes at least one batch, so a group can exceed
     /// it by at most one batch). Default 20,000.
     pub group_max_events: usize,
+    /// Most store heads the writer keeps in memory; past it the cache is dropped after
+    /// the current group and reloaded store by store (one primary-key seek each).
+    /// Default 100,000 (a few MiB).
+    pub max_cached_heads: usize,
     /// Most rows per prepared multi-row `INSERT` (at most 3,640: SQLite's 32,766
     /// parameters over 9 columns). Default 128.
     pub rows_per_insert: usize,
@@ -59,6 +63,7 @@ impl Default for SqliteOptions {
             writer_queue: 1024,
             group_max_batches: 256,
             group_max_events: 20_000,
+            max_cached_heads: 100_000,
             rows_per_insert: 128,
             read_chunk_rows: 1000,
             cache_size_kib: 4 * 1024,
@@ -74,6 +79,7 @@ impl SqliteOptions {
             ("writer_queue", self.writer_queue == 0),
             ("group_max_batches", self.group_max_batches == 0),
             ("group_max_events", self.group_max_events == 0),
+            ("max_cached_heads", self.max_cached_heads == 0),
             ("rows_per_insert", self.rows_per_insert == 0),
             ("read_chunk_rows", self.read_chunk_rows == 0),
             ("cache_size_kib", self.cache_size_kib == 0),

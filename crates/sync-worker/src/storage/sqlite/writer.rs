@@ -51,6 +51,8 @@ pub(super) enum Command {
 pub(super) struct GroupLimits {
     pub max_batches: usize,
     pub max_events: usize,
+    /// Past this many cached heads, the cache is dropped after the group.
+    pub max_cached_heads: usize,
 }
 
 pub(super) struct Writer {
@@ -103,6 +105,9 @@ impl Writer {
             if !group.is_empty() {
                 tracing::trace!(writes = group.len(), events, "event log group commit");
                 self.commit_group(&mut group).await;
+                if self.heads.len() > self.limits.max_cached_heads {
+                    self.heads.clear();
+                }
             }
         }
         // Writes queued after `Close` are dropped unanswered: their callers see `Closed`.
