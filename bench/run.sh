@@ -121,7 +121,7 @@ CRITERION_ARGS=()
 if [[ "${SKIP_CRITERION:-0}" != "1" ]]; then
   log "criterion micro-benchmarks"
   rm -rf "$CARGO_TARGET_DIR/criterion"
-  if cargo bench -p sync-bench --benches -- --warm-up-time 1 --measurement-time 3 \
+  if cargo bench -p sync-bench --bench token_verify --bench protocol -- --warm-up-time 1 --measurement-time 3 \
     | tee "$RESULTS/criterion.txt"; then
     CRITERION_ARGS=(--criterion-dir "$CARGO_TARGET_DIR/criterion")
   else
