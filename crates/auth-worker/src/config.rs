@@ -28,10 +28,6 @@ pub mod keys {
     pub const ARGON2_PARALLELISM: &str = "AUTH_ARGON2_PARALLELISM";
     /// Largest request body accepted, in bytes.
     pub const MAX_BODY_BYTES: &str = "AUTH_MAX_BODY_BYTES";
-    /// TEST ONLY: `true` lets the three argon2 keys go below the OWASP floor, so a
-    /// debug-build test suite need not spend ~2 s per hash. Refused in production and
-    /// loudly logged at start.
-    pub const ARGON2_ALLOW_BELOW_OWASP: &str = "AUTH_ARGON2_ALLOW_BELOW_OWASP_FOR_TESTS";
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/auth.db";
@@ -58,15 +54,6 @@ impl Argon2Params {
         iterations: 2,
         parallelism: 1,
     };
-}
-
-impl Argon2Params {
-    /// Whether every parameter is at least the OWASP recommendation.
-    pub fn meets_owasp(&self) -> bool {
-        self.memory_kib >= Self::OWASP.memory_kib
-            && self.iterations >= Self::OWASP.iterations
-            && self.parallelism >= Self::OWASP.parallelism
-    }
 }
 
 impl Default for Argon2Params {
@@ -124,33 +111,25 @@ impl AuthConfig {
             DEFAULT_LOGIN_FAILURE_WINDOW,
         )?;
 
-        let allow_weak = vars.flag(keys::ARGON2_ALLOW_BELOW_OWASP, false)?;
-        if allow_weak && common.is_production() {
-            return Err(ConfigError::new(
-                keys::ARGON2_ALLOW_BELOW_OWASP,
-                "is a test-only setting and is refused in production",
-            ));
-        }
-        let floor = |owasp: u32| if allow_weak { 1 } else { owasp };
         let owasp = Argon2Params::OWASP;
         let params = Argon2Params {
             memory_kib: at_least(
                 vars,
                 keys::ARGON2_MEMORY_KIB,
                 owasp.memory_kib,
-                floor(owasp.memory_kib),
+                owasp.memory_kib,
             )?,
             iterations: at_least(
                 vars,
                 keys::ARGON2_ITERATIONS,
                 owasp.iterations,
-                floor(owasp.iterations),
+                owasp.iterations,
             )?,
             parallelism: at_least(
                 vars,
                 keys::ARGON2_PARALLELISM,
                 owasp.parallelism,
-                floor(owasp.parallelism),
+                owasp.parallelism,
             )?,
         };
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
@@ -265,24 +244,5 @@ mod tests {
             let err = AuthConfig::from_vars(&Vars::from_pairs([(key, value)])).unwrap_err();
             assert_eq!(err.key, key, "{key}={value}: {err}");
         }
-    }
-
-    #[test]
-    fn weak_argon2_only_with_the_test_flag_and_never_in_production() {
-        let weak = [
-            (keys::ARGON2_ALLOW_BELOW_OWASP, "true"),
-            (keys::ARGON2_MEMORY_KIB, "64"),
-            (keys::ARGON2_ITERATIONS, "1"),
-        ];
-        let cfg = AuthConfig::from_vars(&Vars::from_pairs(weak)).unwrap();
-        assert_eq!(cfg.hashing.params.memory_kib, 64);
-        assert!(!cfg.hashing.params.meets_owasp());
-
-        let mut vars = Vars::from_pairs(weak);
-        vars.set("ENVIRONMENT", "production");
-        vars.set("JWT_SECRET", "0123456789abcdef0123456789abcdef");
-        vars.set("CORS_ALLOWED_ORIGINS", "https://app.example");
-        let err = AuthConfig::from_vars(&vars).unwrap_err();
-        assert_eq!(err.key, keys::ARGON2_ALLOW_BELOW_OWASP);
     }
 }

@@ -38,13 +38,6 @@ pub struct AppState {
 impl AppState {
     /// Opens and migrates the database and prepares the hasher (one dummy hash).
     pub async fn build(config: AuthConfig) -> anyhow::Result<Self> {
-        if !config.hashing.params.meets_owasp() {
-            tracing::warn!(
-                params = ?config.hashing.params,
-                "argon2 parameters are BELOW the OWASP minimum (test-only setting); \
-                 never run this configuration with real users"
-            );
-        }
         let store = AuthStore::connect(&config.database_url).await?;
         let hasher = PasswordHasher::new(config.hashing).await?;
         let limits = config.rate_limits;

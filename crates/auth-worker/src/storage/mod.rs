@@ -42,7 +42,7 @@ impl AuthStore {
             .with_context(|| format!("DATABASE_URL {database_url:?} is not a SQLite URL"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         if let Some(parent) = options.get_filename().parent() {

@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 
-use crate::helpers::{json_ok, Hashing, TestApp};
+use crate::helpers::{json_ok, TestApp};
 
 #[tokio::test]
 async fn preflight_answers_204_with_the_spec_headers() {
@@ -46,13 +46,10 @@ async fn preflight_answers_204_with_the_spec_headers() {
 
 #[tokio::test]
 async fn listed_origins_are_echoed_and_others_get_no_allow_origin() {
-    let app = TestApp::spawn_with(
-        Hashing::Fast,
-        &[(
-            "CORS_ALLOWED_ORIGINS",
-            "https://app.example, https://admin.example",
-        )],
-    )
+    let app = TestApp::spawn_with(&[(
+        "CORS_ALLOWED_ORIGINS",
+        "https://app.example, https://admin.example",
+    )])
     .await;
     let preflight = |origin: &'static str| {
         app.client

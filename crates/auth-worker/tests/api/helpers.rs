@@ -1,9 +1,7 @@
 //! `TestApp`: the service on an ephemeral port with a fresh database, plus API helpers.
 //!
-//! Hashing: in a debug build one OWASP-strength argon2id hash costs about 2 s, so most
-//! tests run with the documented test-only setting `AUTH_ARGON2_ALLOW_BELOW_OWASP_FOR_TESTS`
-//! (m=256 KiB, t=1). Tests of the login/signup paths whose point is the real cost
-//! (claims, identical failure bodies, restart) use `Hashing::Owasp`, the defaults.
+//! Every test hashes with the production argon2id parameters: the workspace compiles
+//! `argon2` optimised even in debug builds, so a hash costs tens of milliseconds.
 //! Set `TEST_LOG=1` to see the service's logs.
 
 use std::path::{Path, PathBuf};
@@ -18,15 +16,6 @@ use tokio::task::JoinHandle;
 
 pub const JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 pub const STRONG_PASSWORD: &str = "Str0ng!pass";
-
-/// Which argon2 cost the app hashes with.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Hashing {
-    /// The production defaults (m=19456 KiB, t=2, p=1).
-    Owasp,
-    /// Test-only cheap parameters.
-    Fast,
-}
 
 pub struct TestApp {
     pub address: String,
@@ -47,26 +36,21 @@ fn init_test_logging() {
 }
 
 impl TestApp {
-    /// Fast hashing, default settings otherwise.
+    /// Default settings (test JWT secret, fresh database).
     pub async fn spawn() -> Self {
-        Self::spawn_with(Hashing::Fast, &[]).await
+        Self::spawn_with(&[]).await
     }
 
-    pub async fn spawn_with(hashing: Hashing, extra: &[(&str, &str)]) -> Self {
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        Self::spawn_in(dir, hashing, extra).await
+        Self::spawn_in(dir, extra).await
     }
 
     /// Starts the service on the database inside `dir` (reused by restart tests).
-    pub async fn spawn_in(dir: TempDir, hashing: Hashing, extra: &[(&str, &str)]) -> Self {
+    pub async fn spawn_in(dir: TempDir, extra: &[(&str, &str)]) -> Self {
         init_test_logging();
         let db_url = format!("sqlite://{}", Self::db_path_in(dir.path()).display());
         let mut vars = Vars::from_pairs([("JWT_SECRET", JWT_SECRET), ("DATABASE_URL", &db_url)]);
-        if hashing == Hashing::Fast {
-            vars.set("AUTH_ARGON2_ALLOW_BELOW_OWASP_FOR_TESTS", "true");
-            vars.set("AUTH_ARGON2_MEMORY_KIB", "256");
-            vars.set("AUTH_ARGON2_ITERATIONS", "1");
-        }
         for (key, value) in extra {
             vars.set(*key, *value);
         }

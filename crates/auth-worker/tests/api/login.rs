@@ -4,11 +4,11 @@ use std::collections::HashSet;
 
 use shared::constants::ACCESS_TOKEN_TYPE;
 
-use crate::helpers::{assert_error, json_ok, str_field, Hashing, TestApp, STRONG_PASSWORD};
+use crate::helpers::{assert_error, json_ok, str_field, TestApp, STRONG_PASSWORD};
 
 #[tokio::test]
 async fn login_token_verifies_with_shared_and_carries_every_claim() {
-    let app = TestApp::spawn_with(Hashing::Owasp, &[]).await;
+    let app = TestApp::spawn().await;
     let signup = app.signed_up("claims@example.com").await;
     let user_id = str_field(&signup, "/user/id").to_owned();
 
@@ -71,7 +71,7 @@ fn base64_url_decode(segment: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn unknown_email_and_wrong_password_get_byte_identical_bodies() {
-    let app = TestApp::spawn_with(Hashing::Owasp, &[]).await;
+    let app = TestApp::spawn().await;
     app.signed_up("known@example.com").await;
 
     let wrong_password = app.login("known@example.com", "Wr0ng!password").await;
@@ -89,7 +89,7 @@ async fn unknown_email_and_wrong_password_get_byte_identical_bodies() {
 
 #[tokio::test]
 async fn failed_logins_lock_the_account_even_for_the_right_password() {
-    let app = TestApp::spawn_with(Hashing::Fast, &[("AUTH_LOGIN_MAX_FAILURES", "3")]).await;
+    let app = TestApp::spawn_with(&[("AUTH_LOGIN_MAX_FAILURES", "3")]).await;
     app.signed_up("victim@example.com").await;
     app.signed_up("bystander@example.com").await;
 
@@ -130,7 +130,7 @@ async fn failed_logins_lock_the_account_even_for_the_right_password() {
 
 #[tokio::test]
 async fn a_successful_login_clears_earlier_failures() {
-    let app = TestApp::spawn_with(Hashing::Fast, &[("AUTH_LOGIN_MAX_FAILURES", "2")]).await;
+    let app = TestApp::spawn_with(&[("AUTH_LOGIN_MAX_FAILURES", "2")]).await;
     app.signed_up("forgetful@example.com").await;
     assert_error(
         app.login("forgetful@example.com", "Wr0ng!pass").await,

@@ -1,15 +1,15 @@
 //! Restart on the same database file, and start-up on a missing folder.
 
-use crate::helpers::{json_ok, str_field, Hashing, TestApp, STRONG_PASSWORD};
+use crate::helpers::{json_ok, str_field, TestApp, STRONG_PASSWORD};
 
 #[tokio::test]
 async fn users_and_sessions_survive_a_restart() {
-    let app = TestApp::spawn_with(Hashing::Owasp, &[]).await;
+    let app = TestApp::spawn().await;
     let signup = app.signed_up("durable@example.com").await;
     let dir = app.stop().await;
     assert!(TestApp::db_path_in(dir.path()).exists());
 
-    let app = TestApp::spawn_in(dir, Hashing::Owasp, &[]).await;
+    let app = TestApp::spawn_in(dir, &[]).await;
     // The session from before the restart still works, both ways.
     let me = json_ok(app.me(str_field(&signup, "/accessToken")).await).await;
     assert_eq!(me["user"], signup["user"]);
@@ -31,7 +31,7 @@ async fn revocations_survive_a_restart() {
     json_ok(app.logout(str_field(&signup, "/refreshToken")).await).await;
     let dir = app.stop().await;
 
-    let app = TestApp::spawn_in(dir, Hashing::Fast, &[]).await;
+    let app = TestApp::spawn_in(dir, &[]).await;
     crate::helpers::assert_error(
         app.refresh(str_field(&signup, "/refreshToken")).await,
         401,

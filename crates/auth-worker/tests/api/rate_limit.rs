@@ -1,6 +1,5 @@
 //! Per-IP rate limit on the auth endpoints.
 
-use crate::helpers::Hashing;
 use crate::helpers::{assert_error, json_ok, TestApp};
 
 async fn retry_after(response: &reqwest::Response) -> u64 {
@@ -16,7 +15,7 @@ async fn retry_after(response: &reqwest::Response) -> u64 {
 
 #[tokio::test]
 async fn per_ip_limit_trips_at_exactly_the_configured_count() {
-    let app = TestApp::spawn_with(Hashing::Fast, &[("AUTH_RATE_LIMIT_PER_MINUTE", "5")]).await;
+    let app = TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_MINUTE", "5")]).await;
     // Mixed endpoints share the one per-IP budget.
     for i in 0..5 {
         let response = if i % 2 == 0 {
@@ -55,11 +54,8 @@ async fn forwarded_for_picks_the_bucket_only_behind_a_trusted_proxy() {
             .send()
     };
 
-    let trusted = TestApp::spawn_with(
-        Hashing::Fast,
-        &[("AUTH_RATE_LIMIT_PER_MINUTE", "2"), ("TRUST_PROXY", "true")],
-    )
-    .await;
+    let trusted =
+        TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_MINUTE", "2"), ("TRUST_PROXY", "true")]).await;
     for _ in 0..2 {
         json_ok(send(&trusted, "198.51.100.1").await.unwrap()).await;
     }
@@ -72,8 +68,7 @@ async fn forwarded_for_picks_the_bucket_only_behind_a_trusted_proxy() {
     json_ok(send(&trusted, "198.51.100.2").await.unwrap()).await;
     trusted.stop().await;
 
-    let untrusted =
-        TestApp::spawn_with(Hashing::Fast, &[("AUTH_RATE_LIMIT_PER_MINUTE", "2")]).await;
+    let untrusted = TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_MINUTE", "2")]).await;
     json_ok(send(&untrusted, "198.51.100.1").await.unwrap()).await;
     json_ok(send(&untrusted, "198.51.100.2").await.unwrap()).await;
     // A spoofed header does not buy a fresh budget: all three came from one socket IP.

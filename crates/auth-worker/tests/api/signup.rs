@@ -2,12 +2,12 @@
 
 use serde_json::json;
 
-use crate::helpers::{assert_error, json_ok, str_field, Hashing, TestApp, STRONG_PASSWORD};
+use crate::helpers::{assert_error, json_ok, str_field, TestApp, STRONG_PASSWORD};
 
 #[tokio::test]
 async fn signup_returns_user_default_instance_and_tokens() {
     // Real OWASP parameters: the production hashing path end to end.
-    let app = TestApp::spawn_with(Hashing::Owasp, &[]).await;
+    let app = TestApp::spawn().await;
 
     let body = json_ok(app.signup("  New.User@Example.com ", STRONG_PASSWORD).await).await;
 

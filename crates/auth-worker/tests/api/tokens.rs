@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 
-use crate::helpers::{assert_error, json_ok, str_field, Hashing, TestApp};
+use crate::helpers::{assert_error, json_ok, str_field, TestApp};
 
 #[tokio::test]
 async fn signup_login_refresh_logout_end_to_end() {
@@ -85,7 +85,7 @@ async fn refresh_after_logout_fails_and_logout_is_idempotent() {
 
 #[tokio::test]
 async fn expired_refresh_token_gets_token_expired() {
-    let app = TestApp::spawn_with(Hashing::Fast, &[("REFRESH_TOKEN_TTL_SECONDS", "1")]).await;
+    let app = TestApp::spawn_with(&[("REFRESH_TOKEN_TTL_SECONDS", "1")]).await;
     let signup = app.signed_up("expire@example.com").await;
     let refresh = str_field(&signup, "/refreshToken");
 
@@ -178,7 +178,7 @@ async fn me_rejects_an_expired_access_token_without_grace() {
 
 #[tokio::test]
 async fn access_tokens_of_an_unused_session_still_work_after_other_logouts() {
-    let app = TestApp::spawn_with(Hashing::Fast, &[]).await;
+    let app = TestApp::spawn().await;
     let signup = app.signed_up("two-devices@example.com").await;
     let laptop = json_ok(
         app.login("two-devices@example.com", crate::helpers::STRONG_PASSWORD)
