@@ -56,7 +56,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_scenario(cli: Cli) -> anyhow::Result<Report> {
+/// Runs the scenario of `cli` on the current tokio runtime and returns its report.
+pub async fn run_scenario(cli: Cli) -> anyhow::Result<Report> {
     let ctx = Ctx::new(cli.global)?;
     match &cli.scenario {
         Scenario::Push(a) => scenario::push::run(&ctx, a).await,
