@@ -84,13 +84,12 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    config.common.warn_if_insecure();
     if !config.common.require_auth {
         tracing::warn!(
             "REQUIRE_AUTH is off: connections without a valid token act as the dev user"
         );
     }
-    let log = Arc::new(open_event_log(&config.database_url).await?);
+    let log = Arc::new(SqliteEventLog::open(&config.database_url, SqliteOptions::default()).await?);
     let grace = config.limits.shutdown_grace;
     let state = AppState::new(config, log.clone());
     let app = router(state.clone());
@@ -118,20 +117,4 @@ pub async fn run(
     tracing::info!("stopped");
     served?;
     Ok(())
-}
-
-/// Opens the SQLite event log on a blocking thread.
-///
-/// `sqlx`'s migrator borrows the connection in a way the compiler cannot prove `Send`
-/// ("implementation of `Acquire` is not general enough"), which would make [`run`]'s
-/// future impossible to `tokio::spawn`. Driving the open to completion on its own
-/// thread keeps `run` spawnable.
-async fn open_event_log(database_url: &str) -> anyhow::Result<SqliteEventLog> {
-    let url = database_url.to_owned();
-    let runtime = tokio::runtime::Handle::current();
-    let log = tokio::task::spawn_blocking(move || {
-        runtime.block_on(SqliteEventLog::open(&url, SqliteOptions::default()))
-    })
-    .await??;
-    Ok(log)
 }

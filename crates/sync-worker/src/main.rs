@@ -13,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(1);
         }
     };
+    config.common.warn_if_insecure();
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
     sync_worker::run(config, listener, shared::process::shutdown_signal()).await
 }
