@@ -427,4 +427,14 @@ mod tests {
         assert!(!format!("{cfg:?}").contains("from-file-secret"));
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn dev_vars_example_parses_as_a_development_config() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.dev.vars.example");
+        let vars = Vars::load_from(&example, std::iter::empty()).unwrap();
+        assert_eq!(vars.get("ENVIRONMENT"), Some("development"));
+        let cfg = CommonConfig::from_vars(&vars).unwrap();
+        assert!(!cfg.require_auth);
+        assert_eq!(cfg.grace_period, constants::DEFAULT_GRACE_PERIOD);
+    }
 }
