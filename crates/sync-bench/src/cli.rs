@@ -154,6 +154,13 @@ pub struct PullArgs {
     /// Milliseconds between server RSS samples during the replay.
     #[arg(long, default_value_t = 2)]
     pub rss_interval_ms: u64,
+    /// Use this store id instead of a fresh random one (to replay one history repeatedly).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Do not seed: the store already holds exactly N events (from an earlier run with
+    /// the same `--store`). Useful for profiling the replay alone.
+    #[arg(long, requires = "store")]
+    pub skip_seed: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -100,6 +100,15 @@ impl Connector {
         })
     }
 
+    /// The same connector with another initial read buffer per socket. tungstenite zeroes
+    /// the whole buffer on every read attempt, so sockets that receive only small frames
+    /// (fanout receivers, idle sockets) use a small one.
+    pub fn with_read_buffer(&self, bytes: usize) -> Self {
+        let mut this = self.clone();
+        this.config = this.config.read_buffer_size(bytes.max(1024));
+        this
+    }
+
     pub fn tokens(&self) -> &TokenSource {
         &self.tokens
     }

@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{add_latency, Ctx};
+use super::{add_latency, Ctx, SMALL_READ_BUFFER};
 use crate::cli::{secs, ConnectionsArgs};
 use crate::conn::{fresh_store_id, Socket};
 use crate::report::{Bound, Report};
@@ -51,6 +51,7 @@ pub async fn run(ctx: &Ctx, args: &ConnectionsArgs) -> anyhow::Result<Report> {
     let started = Instant::now();
     let sockets = ctx
         .connector
+        .with_read_buffer(SMALL_READ_BUFFER)
         .connect_many(urls, args.handshake_concurrency)
         .await?;
     let ramp = started.elapsed();

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{add_latency, Ctx};
+use super::{add_latency, Ctx, SMALL_READ_BUFFER};
 use crate::cli::{secs, FanoutArgs};
 use crate::conn::{fresh_store_id, Socket};
 use crate::report::{Bound, Report};
@@ -25,7 +25,10 @@ const WRITER_IN_FLIGHT: usize = 256;
 
 /// What one receiver saw.
 struct ReceiverOutcome {
-    latency: LatencyHistogram,
+    /// Raw samples in nanoseconds: a thousand receivers each with its own histogram
+    /// (hundreds of KiB of buckets apiece) would thrash the cache of the machine under
+    /// test; plain vectors are merged into one histogram at the end.
+    latency_ns: Vec<u64>,
     events: u64,
 }
 
@@ -42,6 +45,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
     let connect_started = Instant::now();
     let receivers = ctx
         .connector
+        .with_read_buffer(SMALL_READ_BUFFER)
         .connect_many(urls, args.handshake_concurrency)
         .await?;
     let connect_took = connect_started.elapsed();
@@ -88,7 +92,9 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
     for t in tasks {
         match t.await.context("receiver task panicked")? {
             Ok(r) => {
-                latency.merge(&r.latency);
+                for ns in r.latency_ns {
+                    latency.record_ns(ns);
+                }
                 delivered += r.events;
             }
             Err(e) => {
@@ -166,7 +172,7 @@ async fn receive(
 ) -> anyhow::Result<ReceiverOutcome> {
     let (_sink, mut stream) = socket.split();
     let mut out = ReceiverOutcome {
-        latency: LatencyHistogram::new(),
+        latency_ns: Vec::new(),
         events: 0,
     };
     let mut seen = 0u64;
@@ -209,7 +215,7 @@ async fn receive(
                     seen = seen.max(seq);
                     out.events += 1;
                     if let Some(sent) = sent.filter(|&t| t >= warmup_ns) {
-                        out.latency.record_ns(now.saturating_sub(sent));
+                        out.latency_ns.push(now.saturating_sub(sent));
                     }
                 }
             }

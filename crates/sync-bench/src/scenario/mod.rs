@@ -12,6 +12,9 @@ use crate::conn::Connector;
 use crate::report::Report;
 use crate::stats::{LatencySummary, RunClock};
 
+/// Initial read buffer of sockets that only receive small frames.
+pub const SMALL_READ_BUFFER: usize = 4 * 1024;
+
 /// What every scenario needs: options, a connector and the run clock.
 pub struct Ctx {
     pub opts: GlobalOpts,

@@ -26,26 +26,19 @@ pub const TARGET_RSS_GROWTH_MIB: f64 = 50.0;
 const SETTLE: Duration = Duration::from_millis(500);
 
 pub async fn run(ctx: &Ctx, args: &PullArgs) -> anyhow::Result<Report> {
-    let store = fresh_store_id(&ctx.opts.store_prefix, "pull", 0);
-    let seeder = ctx.connector.connect(&store, 0).await?;
-    let plan = WriterPlan {
-        batch: args.seed_batch,
-        in_flight: args.seed_in_flight,
-        stop: StopAt::Events(args.events),
-        pace: None,
-        idle_timeout: ctx.opts.idle_timeout(),
+    let store = match &args.store {
+        Some(id) => id.clone(),
+        None => fresh_store_id(&ctx.opts.store_prefix, "pull", 0),
     };
-    let seed = run_writer(
-        seeder,
-        EventFactory::new(ctx.opts.event_pad, 0),
-        plan,
-        ctx.clock,
-    )
-    .await
-    .context("seeding the history")?;
-    if seed.head != args.events {
-        bail!("seeded {} events, wanted {}", seed.head, args.events);
-    }
+    let seed_rate = if args.skip_seed {
+        None
+    } else {
+        Some(seed(ctx, args, &store).await?)
+    };
+    eprintln!(
+        "sync-bench pull: history of {} events ready in {store}; replaying",
+        args.events
+    );
     tokio::time::sleep(SETTLE).await;
 
     let reader = ctx.connector.connect(&store, 1).await?;
@@ -129,7 +122,7 @@ pub async fn run(ctx: &Ctx, args: &PullArgs) -> anyhow::Result<Report> {
         .metric(
             "seed_events_per_sec",
             "seeding acked events/s",
-            Some(per_second(seed.acked_events as f64, seed.elapsed)),
+            seed_rate,
             "events/s",
         );
     if pid.is_none() {
@@ -144,6 +137,30 @@ pub async fn run(ctx: &Ctx, args: &PullArgs) -> anyhow::Result<Report> {
         .target("events_per_sec", Bound::AtLeast, TARGET_EVENTS_PER_SEC)
         .target("rss_growth_mib", Bound::AtMost, TARGET_RSS_GROWTH_MIB);
     Ok(report)
+}
+
+/// Pushes the history (events 1..=N) into `store`; returns the acked events per second.
+async fn seed(ctx: &Ctx, args: &PullArgs, store: &str) -> anyhow::Result<f64> {
+    let seeder = ctx.connector.connect(store, 0).await?;
+    let plan = WriterPlan {
+        batch: args.seed_batch,
+        in_flight: args.seed_in_flight,
+        stop: StopAt::Events(args.events),
+        pace: None,
+        idle_timeout: ctx.opts.idle_timeout(),
+    };
+    let seed = run_writer(
+        seeder,
+        EventFactory::new(ctx.opts.event_pad, 0),
+        plan,
+        ctx.clock,
+    )
+    .await
+    .context("seeding the history")?;
+    if seed.head != args.events {
+        bail!("seeded {} events, wanted {}", seed.head, args.events);
+    }
+    Ok(per_second(seed.acked_events as f64, seed.elapsed))
 }
 
 struct Replay {
