@@ -118,8 +118,9 @@ pub async fn run_writer(
             .map_err(|_| anyhow!("last PushAcks missing after {:?}", plan.idle_timeout))??
             .forget();
         all_acked.notify_one();
-        let _ = timeout(Duration::from_secs(2), sink.close()).await;
-        anyhow::Ok((head, pushes))
+        // The socket is closed only after the receiver has stopped reading: a close
+        // racing the last reads would turn the server's hang-up into a read error.
+        anyhow::Ok((head, pushes, sink))
     };
 
     let receiver = async {
@@ -129,6 +130,7 @@ pub async fn run_writer(
         let mut ack_latency = LatencyHistogram::new();
         loop {
             let next = tokio::select! {
+                biased;
                 _ = all_acked.notified() => break,
                 next = timeout(plan.idle_timeout, stream.next()) => next,
             };
@@ -159,8 +161,9 @@ pub async fn run_writer(
         anyhow::Ok((acked_events, broadcasts, last_ack, ack_latency))
     };
 
-    let ((head, pushes), (acked_events, broadcasts, last_ack, ack_latency)) =
+    let ((head, pushes, mut sink), (acked_events, broadcasts, last_ack, ack_latency)) =
         tokio::try_join!(sender, receiver)?;
+    let _ = timeout(Duration::from_secs(2), sink.close()).await;
     Ok(WriterOutcome {
         acked_events,
         pushes,
