@@ -8,6 +8,7 @@
 //! | `MAX_FRAME_BYTES` | `1048576` | largest accepted WebSocket message; larger closes with 1009 |
 //! | `MAX_PUSH_BATCH` | `1000` | most events in one `PushReq`; more is answered with an Error |
 //! | `OUTBOUND_QUEUE_LEN` | `256` | messages queued per connection before it is dropped as too slow (1013) |
+//! | `PULL_READ_WINDOW` | `1000` | events read from storage per query while streaming a pull (cut into 100-event chunks) |
 //! | `MAX_PUSHES_IN_FLIGHT` | `64` | unacknowledged pushes one connection may pipeline |
 //! | `STORE_PIPELINE_DEPTH` | `64` | validated pushes of one store handed to storage before the first commits |
 //! | `WS_BUFFER_BYTES` | `4096` | per-socket read/write buffer (kept small: 10k idle sockets) |
@@ -28,6 +29,7 @@ pub mod env {
     pub const MAX_FRAME_BYTES: &str = "MAX_FRAME_BYTES";
     pub const MAX_PUSH_BATCH: &str = "MAX_PUSH_BATCH";
     pub const OUTBOUND_QUEUE_LEN: &str = "OUTBOUND_QUEUE_LEN";
+    pub const PULL_READ_WINDOW: &str = "PULL_READ_WINDOW";
     pub const MAX_PUSHES_IN_FLIGHT: &str = "MAX_PUSHES_IN_FLIGHT";
     pub const STORE_PIPELINE_DEPTH: &str = "STORE_PIPELINE_DEPTH";
     pub const WS_BUFFER_BYTES: &str = "WS_BUFFER_BYTES";
@@ -46,6 +48,9 @@ pub struct SyncLimits {
     pub outbound_queue: usize,
     /// Events per pull chunk (the protocol's 100; not read from the environment).
     pub pull_chunk: usize,
+    /// Events read from storage per query while streaming a pull; two windows at most
+    /// are held per pulling connection.
+    pub pull_read_window: usize,
     /// Unacknowledged pushes one connection may have in flight.
     pub max_pushes_in_flight: usize,
     /// Pushes of one store handed to storage ahead of their commit.
@@ -65,6 +70,7 @@ impl Default for SyncLimits {
             max_push_batch: 1000,
             outbound_queue: 256,
             pull_chunk: PULL_CHUNK_SIZE,
+            pull_read_window: 1000,
             max_pushes_in_flight: 64,
             store_pipeline_depth: 64,
             ws_buffer_bytes: 4096,
@@ -100,6 +106,12 @@ impl SyncConfig {
             max_push_batch: at_least(vars, env::MAX_PUSH_BATCH, defaults.max_push_batch, 1)?,
             outbound_queue: at_least(vars, env::OUTBOUND_QUEUE_LEN, defaults.outbound_queue, 1)?,
             pull_chunk: PULL_CHUNK_SIZE,
+            pull_read_window: at_least(
+                vars,
+                env::PULL_READ_WINDOW,
+                defaults.pull_read_window,
+                PULL_CHUNK_SIZE,
+            )?,
             max_pushes_in_flight: at_least(
                 vars,
                 env::MAX_PUSHES_IN_FLIGHT,

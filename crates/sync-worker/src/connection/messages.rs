@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::ws::Message;
 use shared::secret::optional_secret_matches;
 
-use super::pull::{pull_worker, PullRequest, MAX_QUEUED_PULLS};
+use super::pull::{pull_worker, PullRequest, PullShape, MAX_QUEUED_PULLS};
 use super::Connection;
 use crate::protocol::{
     decode_client_message, encode_server_message, ClientMessage, ServerMessage, UNKNOWN_REQUEST_ID,
@@ -139,7 +139,10 @@ impl Connection {
                 let task = pull_worker(
                     Arc::clone(&self.ctx.state.log),
                     Arc::clone(&self.hub),
-                    self.ctx.state.config.limits.pull_chunk,
+                    PullShape {
+                        chunk: self.ctx.state.config.limits.pull_chunk,
+                        window: self.ctx.state.config.limits.pull_read_window,
+                    },
                     rx,
                     self.chunks_tx.clone(),
                 );

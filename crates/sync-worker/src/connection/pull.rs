@@ -1,7 +1,11 @@
 //! Pull streaming: one task per connection (started on its first `PullReq`) answers
-//! pulls one after another, chunk by chunk, each chunk read, encoded and handed to the
+//! pulls one after another, chunk by chunk, each chunk encoded and handed to the
 //! connection through a 2-slot channel, so memory stays constant and a slow socket
 //! slows the reads down instead of piling up chunks.
+//!
+//! Storage is read a window of several chunks at a time, and the next window is read
+//! while the current one is being sent: one query per 100-event chunk left the replay
+//! waiting on thread hand-offs rather than on CPU (see BENCHMARKS.md, pull).
 
 use std::sync::Arc;
 
@@ -10,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::hub::StoreHub;
 use crate::protocol::{encode_server_message, PullBatch, PullContext, ServerMessage};
-use crate::storage::EventLog;
+use crate::storage::{EventLog, StorageError, StoredEvent};
 
 /// Pull requests one connection may queue behind the running one.
 pub(crate) const MAX_QUEUED_PULLS: usize = 4;
@@ -31,16 +35,25 @@ pub(crate) struct PullChunk {
     pub epoch: u64,
 }
 
+/// How a connection's pulls are cut up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PullShape {
+    /// Events per `PullRes` (the protocol's 100).
+    pub chunk: usize,
+    /// Events per storage read; at most two windows are held at once.
+    pub window: usize,
+}
+
 /// Serves `requests` until the connection drops either channel.
 pub(crate) async fn pull_worker(
     log: Arc<dyn EventLog>,
     hub: Arc<StoreHub>,
-    chunk_size: usize,
+    shape: PullShape,
     mut requests: mpsc::Receiver<PullRequest>,
     chunks: mpsc::Sender<PullChunk>,
 ) {
     while let Some(request) = requests.recv().await {
-        if stream_pull(log.as_ref(), &hub, chunk_size, &request, &chunks)
+        if stream_pull(log.as_ref(), &hub, shape, &request, &chunks)
             .await
             .is_err()
         {
@@ -55,13 +68,13 @@ struct Closed;
 async fn stream_pull(
     log: &dyn EventLog,
     hub: &StoreHub,
-    chunk_size: usize,
+    shape: PullShape,
     request: &PullRequest,
     chunks: &mpsc::Sender<PullChunk>,
 ) -> Result<(), Closed> {
     let epoch = hub.epoch();
     let store = hub.store();
-    let fail = |error: crate::storage::StorageError| {
+    let fail = |error: StorageError| {
         tracing::error!(%store, %error, "pull failed");
         PullChunk {
             frame: encode_server_message(&ServerMessage::Error {
@@ -79,45 +92,87 @@ async fn stream_pull(
         Ok(head) => head,
         Err(error) => return chunks.send(fail(error)).await.map_err(|_| Closed),
     };
-    let mut after = request.cursor.unwrap_or(0);
-    loop {
+    let read_window = |after: u64| async move {
         let want = usize::try_from(head.saturating_sub(after))
             .unwrap_or(usize::MAX)
-            .min(chunk_size);
-        let events = if want == 0 {
-            Vec::new()
+            .min(shape.window);
+        if want == 0 {
+            Ok(Vec::new())
         } else {
-            match log.read_range(store, after, want).await {
-                Ok(events) => events,
-                Err(error) => return chunks.send(fail(error)).await.map_err(|_| Closed),
+            log.read_range(store, after, want).await
+        }
+    };
+    let mut window = match read_window(request.cursor.unwrap_or(0)).await {
+        Ok(events) => events,
+        Err(error) => return chunks.send(fail(error)).await.map_err(|_| Closed),
+    };
+    loop {
+        // An empty window (nothing after the cursor, or the store was reset meanwhile)
+        // ends the pull with one empty chunk.
+        let next_after = window
+            .last()
+            .map(|event| event.seq_num)
+            .filter(|&seq| seq < head);
+        let send = send_window(&window, head, epoch, shape.chunk, request, chunks);
+        let read_next = async {
+            match next_after {
+                Some(after) => Some(read_window(after).await),
+                None => None,
             }
         };
-        // Sequence numbers are contiguous, so what is left is a difference.
-        let remaining = match events.last() {
-            Some(last) => head.saturating_sub(last.seq_num),
-            None => 0,
+        let (sent, next) = tokio::join!(send, read_next);
+        sent?;
+        window = match next {
+            None => return Ok(()),
+            Some(Ok(events)) => events,
+            Some(Err(error)) => return chunks.send(fail(error)).await.map_err(|_| Closed),
         };
-        let frame = encode_server_message(&ServerMessage::PullRes {
-            request_id: &request.request_id,
-            context: PullContext::Pull,
-            batch: PullBatch::Stored(&events),
-            remaining,
-        });
-        let last = remaining == 0;
-        if let Some(e) = events.last() {
-            after = e.seq_num;
-        }
-        chunks
-            .send(PullChunk {
-                frame: frame.into(),
-                last,
-                head,
-                epoch,
-            })
-            .await
-            .map_err(|_| Closed)?;
-        if last {
-            return Ok(());
-        }
     }
+}
+
+/// Encodes `window` as `PullRes` chunks (one empty chunk when it is empty) and hands
+/// them to the connection.
+async fn send_window(
+    window: &[StoredEvent],
+    head: u64,
+    epoch: u64,
+    chunk_size: usize,
+    request: &PullRequest,
+    chunks: &mpsc::Sender<PullChunk>,
+) -> Result<(), Closed> {
+    if window.is_empty() {
+        return send_chunk(&[], head, epoch, request, chunks).await;
+    }
+    for chunk in window.chunks(chunk_size) {
+        send_chunk(chunk, head, epoch, request, chunks).await?;
+    }
+    Ok(())
+}
+
+async fn send_chunk(
+    chunk: &[StoredEvent],
+    head: u64,
+    epoch: u64,
+    request: &PullRequest,
+    chunks: &mpsc::Sender<PullChunk>,
+) -> Result<(), Closed> {
+    // Sequence numbers are contiguous, so what is left is a difference.
+    let remaining = chunk
+        .last()
+        .map_or(0, |last| head.saturating_sub(last.seq_num));
+    let frame = encode_server_message(&ServerMessage::PullRes {
+        request_id: &request.request_id,
+        context: PullContext::Pull,
+        batch: PullBatch::Stored(chunk),
+        remaining,
+    });
+    chunks
+        .send(PullChunk {
+            frame: frame.into(),
+            last: remaining == 0,
+            head,
+            epoch,
+        })
+        .await
+        .map_err(|_| Closed)
 }

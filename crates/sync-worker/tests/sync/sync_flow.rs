@@ -91,6 +91,37 @@ async fn pull_streams_in_chunks_of_100_with_remaining() {
 }
 
 #[tokio::test]
+async fn pull_across_several_storage_windows_keeps_chunks_and_remaining_exact() {
+    // Storage is read 200 events at a time, so this pull spans three reads, the last one
+    // short, with chunk boundaries inside and across windows.
+    let server = TestServer::spawn(&[("PULL_READ_WINDOW", "200")]).await;
+    let mut writer = server.client("windows").await;
+    for (i, parent) in (0..450).step_by(150).enumerate() {
+        writer
+            .push_acked(&format!("p{i}"), events(parent, 150))
+            .await;
+    }
+
+    let mut reader = server.client("windows").await;
+    let chunks = reader.pull("full", None).await;
+    let remaining: Vec<u64> = chunks
+        .iter()
+        .map(|c| c["remaining"].as_u64().unwrap())
+        .collect();
+    assert_eq!(remaining, vec![350, 250, 150, 50, 0]);
+    assert_eq!(all_seqs(&chunks), (1..=450).collect::<Vec<_>>());
+
+    let from_middle = reader.pull("middle", Some(120)).await;
+    let remaining: Vec<u64> = from_middle
+        .iter()
+        .map(|c| c["remaining"].as_u64().unwrap())
+        .collect();
+    assert_eq!(remaining, vec![230, 130, 30, 0]);
+    assert_eq!(all_seqs(&from_middle), (121..=450).collect::<Vec<_>>());
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn empty_store_answers_one_empty_chunk() {
     let server = TestServer::spawn(&[]).await;
     let mut client = server.client("empty").await;
