@@ -13,12 +13,18 @@
 //! | `STORE_PIPELINE_DEPTH` | `64` | validated pushes of one store handed to storage before the first commits |
 //! | `WS_BUFFER_BYTES` | `4096` | per-socket read/write buffer (kept small: 10k idle sockets) |
 //! | `WRITE_TIMEOUT_SECONDS` | `30` | a socket write that takes longer closes the connection |
+//! | `DB_MAX_READERS` | `4` | read-pool connections serving pulls and head lookups |
+//! | `DB_WRITER_QUEUE` | `1024` | appends queued for the single writer before pushers wait |
+//! | `DB_GROUP_MAX_BATCHES` / `DB_GROUP_MAX_EVENTS` | `256` / `20000` | most pushes / events committed in one group transaction |
+//! | `DB_BUSY_TIMEOUT_SECONDS` | `5` | how long SQLite waits for a lock held by another process |
 //! | `SHUTDOWN_GRACE_SECONDS` | `10` | how long shutdown waits for in-flight pushes before closing |
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use shared::{CommonConfig, ConfigError, Vars};
+
+use crate::storage::sqlite::SqliteOptions;
 
 /// Events per `PullRes` chunk: the original server's `PULL_CHUNK_SIZE`.
 pub const PULL_CHUNK_SIZE: usize = 100;
@@ -35,6 +41,11 @@ pub mod env {
     pub const WS_BUFFER_BYTES: &str = "WS_BUFFER_BYTES";
     pub const WRITE_TIMEOUT_SECONDS: &str = "WRITE_TIMEOUT_SECONDS";
     pub const SHUTDOWN_GRACE_SECONDS: &str = "SHUTDOWN_GRACE_SECONDS";
+    pub const DB_MAX_READERS: &str = "DB_MAX_READERS";
+    pub const DB_WRITER_QUEUE: &str = "DB_WRITER_QUEUE";
+    pub const DB_GROUP_MAX_BATCHES: &str = "DB_GROUP_MAX_BATCHES";
+    pub const DB_GROUP_MAX_EVENTS: &str = "DB_GROUP_MAX_EVENTS";
+    pub const DB_BUSY_TIMEOUT_SECONDS: &str = "DB_BUSY_TIMEOUT_SECONDS";
 }
 
 /// Every limit of the sync worker, each explicit and configurable.
@@ -90,6 +101,8 @@ pub struct SyncConfig {
     /// Served for non-API paths when set (`/` then serves its `index.html`).
     pub static_dir: Option<PathBuf>,
     pub limits: SyncLimits,
+    /// Event-log tuning and limits (read pool, writer queue, group commit size).
+    pub storage: SqliteOptions,
 }
 
 impl SyncConfig {
@@ -142,8 +155,30 @@ impl SyncConfig {
             port: vars.parse_or(shared::constants::env::PORT, Self::DEFAULT_PORT)?,
             static_dir: vars.get(env::STATIC_DIR).map(PathBuf::from),
             limits,
+            storage: storage_options(vars)?,
         })
     }
+}
+
+fn storage_options(vars: &Vars) -> Result<SqliteOptions, ConfigError> {
+    let defaults = SqliteOptions::default();
+    let max_readers = vars.parse_or(env::DB_MAX_READERS, defaults.max_readers)?;
+    if max_readers == 0 {
+        return Err(ConfigError::new(env::DB_MAX_READERS, "must be at least 1"));
+    }
+    Ok(SqliteOptions {
+        max_readers,
+        writer_queue: at_least(vars, env::DB_WRITER_QUEUE, defaults.writer_queue, 1)?,
+        group_max_batches: at_least(
+            vars,
+            env::DB_GROUP_MAX_BATCHES,
+            defaults.group_max_batches,
+            1,
+        )?,
+        group_max_events: at_least(vars, env::DB_GROUP_MAX_EVENTS, defaults.group_max_events, 1)?,
+        busy_timeout: vars.seconds(env::DB_BUSY_TIMEOUT_SECONDS, defaults.busy_timeout)?,
+        ..defaults
+    })
 }
 
 fn at_least(vars: &Vars, key: &str, default: usize, min: usize) -> Result<usize, ConfigError> {
@@ -185,12 +220,30 @@ mod tests {
         assert_eq!(cfg.limits.shutdown_grace, Duration::from_secs(3));
         assert_eq!(cfg.static_dir, Some(PathBuf::from("web/dist")));
 
+        let cfg = SyncConfig::from_vars(&Vars::from_pairs([
+            ("DB_MAX_READERS", "2"),
+            ("DB_GROUP_MAX_BATCHES", "16"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.storage.max_readers, 2);
+        assert_eq!(cfg.storage.group_max_batches, 16);
+        assert_eq!(
+            cfg.storage.writer_queue,
+            SqliteOptions::default().writer_queue
+        );
+
         for (key, value) in [
             ("MAX_FRAME_BYTES", "10"),
             ("MAX_PUSH_BATCH", "0"),
             ("OUTBOUND_QUEUE_LEN", "many"),
             ("PORT", "99999"),
             ("SHUTDOWN_GRACE_SECONDS", "0"),
+            ("DB_MAX_READERS", "0"),
+            ("DB_WRITER_QUEUE", "0"),
+            ("DB_GROUP_MAX_BATCHES", "none"),
+            ("DB_GROUP_MAX_EVENTS", "-1"),
+            ("DB_BUSY_TIMEOUT_SECONDS", "0"),
+            ("PULL_READ_WINDOW", "99"),
         ] {
             let err = SyncConfig::from_vars(&Vars::from_pairs([(key, value)])).unwrap_err();
             assert_eq!(err.key, key, "{err}");
