@@ -31,25 +31,21 @@ pub fn encode_server_message(message: &ServerMessage<'_>) -> String {
                         if i > 0 {
                             out.push(',');
                         }
-                        let args = e.args.as_deref().map(|a| a.get());
-                        push_item(&mut out, &EventFields::of(e, args), &created_at);
+                        push_item(&mut out, &EventFields::pushed(e), &created_at);
                     }
                 }
                 PullBatch::Stored(events) => {
+                    // The events of one push share their `createdAt`: format it once per run.
+                    let mut stamp: Option<(DateTime<Utc>, String)> = None;
                     for (i, e) in events.iter().enumerate() {
                         if i > 0 {
                             out.push(',');
                         }
-                        let args = e.args.as_deref().map(|a| a.get());
-                        let fields = EventFields {
-                            name: &e.name,
-                            args,
-                            seq_num: e.seq_num,
-                            parent_seq_num: e.parent_seq_num,
-                            client_id: &e.client_id,
-                            session_id: &e.session_id,
-                        };
-                        push_item(&mut out, &fields, &iso_timestamp(e.created_at));
+                        if stamp.as_ref().is_none_or(|(at, _)| *at != e.created_at) {
+                            stamp = Some((e.created_at, iso_timestamp(e.created_at)));
+                        }
+                        let created_at = stamp.as_ref().map_or("", |(_, text)| text.as_str());
+                        push_item(&mut out, &EventFields::stored(e), created_at);
                     }
                 }
             }
@@ -114,10 +110,21 @@ struct EventFields<'a> {
 }
 
 impl<'a> EventFields<'a> {
-    fn of(e: &'a crate::storage::NewEvent, args: Option<&'a str>) -> Self {
+    fn pushed(e: &'a crate::storage::NewEvent) -> Self {
         Self {
             name: &e.name,
-            args,
+            args: e.args.as_deref().map(|a| a.get()),
+            seq_num: e.seq_num,
+            parent_seq_num: e.parent_seq_num,
+            client_id: &e.client_id,
+            session_id: &e.session_id,
+        }
+    }
+
+    fn stored(e: &'a crate::storage::StoredEvent) -> Self {
+        Self {
+            name: &e.name,
+            args: e.args.as_deref().map(|a| a.get()),
             seq_num: e.seq_num,
             parent_seq_num: e.parent_seq_num,
             client_id: &e.client_id,

@@ -193,6 +193,52 @@ fn pull_res_has_the_wire_shape_and_key_order() {
 }
 
 #[test]
+fn stored_pull_chunk_carries_each_push_created_at() {
+    let first = Utc.with_ymd_and_hms(2024, 5, 6, 7, 8, 9).unwrap();
+    let second = first + chrono::Duration::milliseconds(1_250);
+    let stored: Vec<StoredEvent> = [(1, first), (2, first), (3, second), (4, first)]
+        .into_iter()
+        .map(|(seq, created_at)| {
+            let e = event(seq, Some("[]"));
+            StoredEvent {
+                seq_num: e.seq_num,
+                parent_seq_num: e.parent_seq_num,
+                name: e.name,
+                args: e.args,
+                client_id: e.client_id,
+                session_id: e.session_id,
+                created_at,
+                pushed_by: "user-1".into(),
+            }
+        })
+        .collect();
+    let text = encode_server_message(&ServerMessage::PullRes {
+        request_id: "r",
+        context: PullContext::Pull,
+        batch: PullBatch::Stored(&stored),
+        remaining: 7,
+    });
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let stamps: Vec<&str> = v["batch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["metadata"]["value"]["createdAt"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stamps,
+        [
+            "2024-05-06T07:08:09.000Z",
+            "2024-05-06T07:08:09.000Z",
+            "2024-05-06T07:08:10.250Z",
+            "2024-05-06T07:08:09.000Z"
+        ]
+    );
+    assert_eq!(v["requestId"], json!({"context": "pull", "requestId": "r"}));
+    assert_eq!(v["remaining"], 7);
+}
+
+#[test]
 fn small_messages_encode_exactly() {
     assert_eq!(
         encode_server_message(&ServerMessage::Pong),
