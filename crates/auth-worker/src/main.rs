@@ -17,7 +17,7 @@ async fn main() -> ExitCode {
     };
     config.common.warn_if_insecure();
     let addr = format!("{}:{}", config.host, config.port);
-    let listener = match tokio::net::TcpListener::bind(&addr).await {
+    let listener = match shared::net::bind(&addr).await {
         Ok(listener) => listener,
         Err(err) => {
             eprintln!("auth-worker: cannot bind {addr}: {err}");

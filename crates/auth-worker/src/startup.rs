@@ -9,8 +9,8 @@ use anyhow::Context;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
+use shared::net::ServiceListener;
 use shared::JwtKeys;
-use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -89,14 +89,13 @@ pub fn router(state: AppState) -> Router {
 /// requests and closes the database.
 pub async fn run(
     config: AuthConfig,
-    listener: TcpListener,
+    listener: ServiceListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::build(config).await?;
     let maintenance = tokio::spawn(maintenance(state.clone(), MAINTENANCE_INTERVAL));
-    let addr = listener
-        .local_addr()
-        .context("listener has no local address")?;
+    let addr =
+        axum::serve::Listener::local_addr(&listener).context("listener has no local address")?;
     tracing::info!("listening on {addr}");
     let served = axum::serve(
         listener,

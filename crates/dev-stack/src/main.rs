@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use shared::constants::env;
-use tokio::net::TcpListener;
+use shared::net::ServiceListener;
 use tokio_util::sync::CancellationToken;
 
 /// Starts the whole stack: auth API, sync socket, SQLite files, migrations applied.
@@ -96,8 +96,8 @@ fn sqlite_url(dir: &std::path::Path, file: &str) -> String {
     format!("sqlite://{}", dir.join(file).display())
 }
 
-async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
-    TcpListener::bind((host, port))
+async fn bind(host: &str, port: u16) -> anyhow::Result<ServiceListener> {
+    shared::net::bind((host, port))
         .await
         .with_context(|| format!("cannot bind {host}:{port}"))
 }

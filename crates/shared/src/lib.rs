@@ -6,6 +6,7 @@ pub mod config;
 pub mod constants;
 pub mod error;
 pub mod jwt;
+pub mod net;
 pub mod payload;
 pub mod process;
 pub mod secret;

@@ -30,9 +30,13 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(sync_worker::run(config, listener, async {
-            let _ = stopped.await;
-        }));
+        let handle = tokio::spawn(sync_worker::run(
+            config,
+            shared::net::service_listener(listener),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Self {
             url,
             stop: Some(stop),

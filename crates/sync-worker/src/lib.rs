@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use shared::net::ServiceListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -81,7 +81,7 @@ impl AppState {
 /// 1001, and closes the storage.
 pub async fn run(
     config: SyncConfig,
-    listener: TcpListener,
+    listener: ServiceListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     if !config.common.require_auth {
@@ -94,7 +94,10 @@ pub async fn run(
     let state = AppState::new(config, log.clone());
     let app = router(state.clone());
 
-    tracing::info!("listening on {}", listener.local_addr()?);
+    tracing::info!(
+        "listening on {}",
+        axum::serve::Listener::local_addr(&listener)?
+    );
     let stopping = state.shutdown.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -14,6 +14,6 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     config.common.warn_if_insecure();
-    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
+    let listener = shared::net::bind((config.host.as_str(), config.port)).await?;
     sync_worker::run(config, listener, shared::process::shutdown_signal()).await
 }

@@ -61,9 +61,13 @@ impl TestApp {
             .expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(auth_worker::run(config, listener, async move {
-            let _ = rx.await;
-        }));
+        let server = tokio::spawn(auth_worker::run(
+            config,
+            shared::net::service_listener(listener),
+            async move {
+                let _ = rx.await;
+            },
+        ));
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())

@@ -59,8 +59,12 @@ async fn an_unusable_database_url_fails_start_up_with_a_reason() {
     )]);
     let config = auth_worker::AuthConfig::from_vars(&vars).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let err = auth_worker::run(config, listener, std::future::pending())
-        .await
-        .unwrap_err();
+    let err = auth_worker::run(
+        config,
+        shared::net::service_listener(listener),
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err();
     assert!(format!("{err:#}").contains("database"), "{err:#}");
 }

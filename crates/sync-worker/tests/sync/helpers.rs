@@ -53,9 +53,13 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(sync_worker::run(config.clone(), listener, async {
-            let _ = rx.await;
-        }));
+        let handle = tokio::spawn(sync_worker::run(
+            config.clone(),
+            shared::net::service_listener(listener),
+            async {
+                let _ = rx.await;
+            },
+        ));
         let server = Self {
             addr,
             db_url,
