@@ -18,6 +18,8 @@ pub const INSECURE_DEV_TOKEN: &str = "insecure-token-change-me";
 pub const SERVER_INTERNAL_ID: &str = "server-internal";
 /// `typ` claim of access tokens; anything else is not an access token.
 pub const ACCESS_TOKEN_TYPE: &str = "access";
+/// `typ` claim of service tokens (sync node to auth-worker's change feed).
+pub const SERVICE_TOKEN_TYPE: &str = "service";
 /// Minimum length of `JWT_SECRET` and `SERVER_BYPASS_TOKEN` where auth is enforced.
 pub const MIN_SECRET_BYTES: usize = 32;
 /// The fixed secret used in development when `JWT_SECRET` is unset. Never valid where

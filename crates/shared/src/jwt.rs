@@ -12,7 +12,8 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::constants::{ACCESS_TOKEN_TYPE, MAX_TOKEN_BYTES};
+use crate::access::Memberships;
+use crate::constants::{ACCESS_TOKEN_TYPE, MAX_TOKEN_BYTES, SERVICE_TOKEN_TYPE};
 use crate::secret::Secret;
 
 /// Claims of an access token (SPEC section 2).
@@ -34,6 +35,27 @@ pub struct AccessClaims {
     /// The session (refresh-token family) the token was issued for.
     pub sid: String,
     /// Always `"access"` for access tokens.
+    pub typ: String,
+    /// The user's instances (workspaces) and role in each, at issue time.
+    #[serde(default, skip_serializing_if = "Memberships::is_empty")]
+    pub mem: Memberships,
+    /// The membership version `mem` reflects: the auth change feed's sequence number when
+    /// the token was issued. Feed changes with a higher number override `mem`.
+    #[serde(default)]
+    pub mv: u64,
+}
+
+/// Claims of a service token: how a sync node authenticates to auth-worker's internal
+/// change feed. Short-lived, `typ: "service"`, never accepted as an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceClaims {
+    /// The calling service (`sync-worker`).
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub jti: String,
+    /// Always `"service"`.
     pub typ: String,
 }
 
@@ -72,6 +94,10 @@ pub enum TokenError {
     WrongIssuer,
     #[error("token is not an access token")]
     WrongType,
+    #[error("token has no subject")]
+    NoSubject,
+    #[error("token has expired")]
+    Expired,
     #[error("token could not be signed")]
     Signing,
 }
@@ -133,6 +159,8 @@ impl JwtKeys {
             jti: uuid::Uuid::new_v4().to_string(),
             sid: session_id.to_owned(),
             typ: ACCESS_TOKEN_TYPE.to_owned(),
+            mem: Memberships::new(),
+            mv: 0,
         }
     }
 
@@ -157,17 +185,13 @@ impl JwtKeys {
             return Err(TokenError::TooLong);
         }
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature => TokenError::BadSignature,
-                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                    TokenError::WrongAlgorithm
-                }
-                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
-                _ => TokenError::Malformed,
-            })?;
+            .map_err(|e| map_decode_error(&e))?;
         let claims = data.claims;
         if claims.typ != ACCESS_TOKEN_TYPE {
             return Err(TokenError::WrongType);
+        }
+        if claims.sub.is_empty() {
+            return Err(TokenError::NoSubject);
         }
         let now = now.timestamp();
         let expired_for = (claims.exp <= now)
@@ -176,6 +200,60 @@ impl JwtKeys {
             claims,
             expired_for,
         })
+    }
+
+    /// Signs a service token for `service`, valid for `ttl` from `now`.
+    pub fn sign_service_token(
+        &self,
+        service: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<String, TokenError> {
+        let iat = now.timestamp();
+        let claims = ServiceClaims {
+            sub: service.to_owned(),
+            iat,
+            exp: iat.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
+            iss: self.issuer.clone(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            typ: SERVICE_TOKEN_TYPE.to_owned(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|_| TokenError::Signing)
+    }
+
+    /// Verifies a service token: signature, algorithm, issuer, `typ: "service"`, and not
+    /// expired (no grace: these are minted for each request batch).
+    pub fn verify_service_token_at(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ServiceClaims, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLong);
+        }
+        let claims = jsonwebtoken::decode::<ServiceClaims>(token, &self.decoding, &self.validation)
+            .map_err(|e| map_decode_error(&e))?
+            .claims;
+        if claims.typ != SERVICE_TOKEN_TYPE {
+            return Err(TokenError::WrongType);
+        }
+        if claims.sub.is_empty() {
+            return Err(TokenError::NoSubject);
+        }
+        if claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+fn map_decode_error(e: &jsonwebtoken::errors::Error) -> TokenError {
+    match e.kind() {
+        ErrorKind::InvalidSignature => TokenError::BadSignature,
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => TokenError::WrongAlgorithm,
+        ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+        _ => TokenError::Malformed,
     }
 }
 

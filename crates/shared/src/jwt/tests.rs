@@ -220,3 +220,85 @@ fn errors_never_echo_the_token() {
     let err = keys().verify_access_token_at(token, now()).unwrap_err();
     assert!(!err.to_string().contains(token));
 }
+
+#[test]
+fn memberships_round_trip_and_default_to_none() {
+    let k = keys();
+    let mut claims = k.access_claims("user-1", "a@b.co", "s", Duration::from_secs(900), now());
+    claims.mem.insert("inst-1".into(), crate::Role::Owner);
+    claims.mem.insert("inst-2".into(), crate::Role::Viewer);
+    claims.mv = 42;
+    let token = k.sign_access_token(&claims).unwrap();
+    let verified = k.verify_access_token_at(&token, now()).unwrap();
+    assert_eq!(verified.claims.mem, claims.mem);
+    assert_eq!(verified.claims.mv, 42);
+
+    // A token minted without them (older tokens) verifies with no memberships.
+    let (plain, _) = token_at(now(), Duration::from_secs(900));
+    let payload = parts(&plain)[1].clone();
+    let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert!(!json.contains("\"mem\""), "{json}");
+    let verified = k.verify_access_token_at(&plain, now()).unwrap();
+    assert!(verified.claims.mem.is_empty());
+    assert_eq!(verified.claims.mv, 0);
+}
+
+#[test]
+fn empty_or_non_string_subject_is_refused() {
+    let k = keys();
+    let claims = k.access_claims("", "a@b.co", "s", Duration::from_secs(900), now());
+    let token = k.sign_access_token(&claims).unwrap();
+    assert_eq!(
+        k.verify_access_token_at(&token, now()),
+        Err(TokenError::NoSubject)
+    );
+    // `sub` as a number: the signature is right, the claims are not ours.
+    let claims = serde_json::json!({
+        "sub": 5, "userId": "5", "email": "a@b.co", "iat": now().timestamp(),
+        "exp": now().timestamp() + 900, "iss": "auth-worker", "jti": "j", "sid": "s",
+        "typ": "access"
+    });
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        k.verify_access_token_at(&token, now()),
+        Err(TokenError::Malformed)
+    );
+}
+
+#[test]
+fn service_tokens_are_their_own_type() {
+    let k = keys();
+    let token = k
+        .sign_service_token("sync-worker", Duration::from_secs(60), now())
+        .unwrap();
+    let claims = k.verify_service_token_at(&token, now()).unwrap();
+    assert_eq!(claims.sub, "sync-worker");
+    assert_eq!(claims.typ, "service");
+    // Not an access token, and an access token is not a service token.
+    assert_eq!(
+        k.verify_access_token_at(&token, now()),
+        Err(TokenError::Malformed)
+    );
+    let (access, _) = token_at(now(), Duration::from_secs(900));
+    assert!(k.verify_service_token_at(&access, now()).is_err());
+    // Expired: refused, no grace.
+    let later = now() + chrono::Duration::seconds(61);
+    assert_eq!(
+        k.verify_service_token_at(&token, later),
+        Err(TokenError::Expired)
+    );
+    // Another secret: refused.
+    let other = JwtKeys::new(
+        &Secret::new("another-secret-of-at-least-32-bytes!!"),
+        "auth-worker",
+    );
+    assert_eq!(
+        other.verify_service_token_at(&token, now()),
+        Err(TokenError::BadSignature)
+    );
+}
