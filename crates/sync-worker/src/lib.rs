@@ -12,6 +12,7 @@ pub mod hub;
 pub mod protocol;
 pub mod routes;
 pub mod storage;
+pub mod tools;
 
 use std::future::Future;
 use std::ops::Deref;

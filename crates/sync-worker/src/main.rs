@@ -1,19 +1,165 @@
-//! `sync-worker` binary: configuration from `.dev.vars` and the environment, then
-//! [`sync_worker::run`] on HOST:PORT until SIGINT/SIGTERM.
+//! `sync-worker` binary: with no subcommand (or `serve`), configuration from `.dev.vars`
+//! and the environment, then [`sync_worker::run`] on HOST:PORT until SIGINT/SIGTERM.
+//! `export`, `import` and `backup` are the operator tools of [`sync_worker::tools`].
 
-use sync_worker::SyncConfig;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sync_worker::storage::sqlite::SqliteEventLog;
+use sync_worker::storage::StoreId;
+use sync_worker::{tools, SyncConfig};
+
+/// LiveStore sync server.
+#[derive(Debug, Parser)]
+#[command(name = "sync-worker", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Write every event of a store to stdout, one JSON object per line.
+    Export {
+        #[arg(long)]
+        store: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Load an export (stdin) into an empty store: all or nothing.
+    Import {
+        #[arg(long)]
+        store: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Write an online, consistent copy of the SQLite database to DIR/sync.db.
+    Backup {
+        dir: PathBuf,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct DatabaseArg {
+    /// Event log database; default: DATABASE_URL from the environment or `.dev.vars`,
+    /// else `sqlite://data/sync.db`.
+    #[arg(long)]
+    database_url: Option<String>,
+}
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Export { store, db } => {
+            tool(db, |log| async move {
+                let store = parse_store(&store)?;
+                let written = tools::export(&log, &store, &mut tokio::io::stdout()).await?;
+                eprintln!("sync-worker: exported {written} events of store {store}");
+                Ok(log)
+            })
+            .await
+        }
+        Command::Import { store, db } => {
+            tool(db, |log| async move {
+                let store = parse_store(&store)?;
+                let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+                let summary = tools::import(&log, &store, &mut stdin).await?;
+                eprintln!(
+                    "sync-worker: imported {} events into store {store} (head {})",
+                    summary.events, summary.head
+                );
+                Ok(log)
+            })
+            .await
+        }
+        Command::Backup { dir, db } => {
+            tool(db, |log| async move {
+                let path = tools::backup(&log, &dir).await?;
+                eprintln!("sync-worker: backup written to {}", path.display());
+                Ok(log)
+            })
+            .await
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
     shared::process::init_tracing();
     let config = match shared::Vars::load().and_then(|vars| SyncConfig::from_vars(&vars)) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("sync-worker: {error}");
-            std::process::exit(1);
+            return ExitCode::FAILURE;
         }
     };
     config.common.warn_if_insecure();
-    let listener = shared::net::bind((config.host.as_str(), config.port)).await?;
-    sync_worker::run(config, listener, shared::process::shutdown_signal()).await
+    let listener = match shared::net::bind((config.host.as_str(), config.port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "sync-worker: cannot bind {}:{}: {error}",
+                config.host, config.port
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match sync_worker::run(config, listener, shared::process::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_store(raw: &str) -> Result<StoreId, tools::ToolError> {
+    StoreId::parse(raw).map_err(|e| tools::ToolError::Refused(e.to_string()))
+}
+
+/// Opens the event log, runs one tool, closes the log; errors go to stderr (stdout may
+/// carry an export).
+async fn tool<F, Fut>(db: DatabaseArg, run: F) -> ExitCode
+where
+    F: FnOnce(SqliteEventLog) -> Fut,
+    Fut: std::future::Future<Output = Result<SqliteEventLog, tools::ToolError>>,
+{
+    let url = match db.database_url {
+        Some(url) => url,
+        None => match shared::Vars::load() {
+            Ok(vars) => vars
+                .get_or(
+                    shared::constants::env::DATABASE_URL,
+                    SyncConfig::DEFAULT_DATABASE_URL,
+                )
+                .to_owned(),
+            Err(error) => {
+                eprintln!("sync-worker: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let log = match SqliteEventLog::open(&url, Default::default()).await {
+        Ok(log) => log,
+        Err(error) => {
+            eprintln!("sync-worker: cannot open {url}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(log).await {
+        Ok(log) => {
+            log.close().await;
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("sync-worker: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }

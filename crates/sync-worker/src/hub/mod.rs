@@ -11,6 +11,8 @@
 
 mod actor;
 
+pub(crate) use actor::validate_chain;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};

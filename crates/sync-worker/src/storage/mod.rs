@@ -42,6 +42,12 @@ impl StoreId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A private store id no client can name (it contains a control character, which
+    /// [`StoreId::parse`] refuses): staging area of an import into `target`.
+    pub fn staging_for(target: &StoreId) -> Self {
+        Self(format!("\u{1}import\u{1}{}\u{1}{}", uuid::Uuid::new_v4(), target.0).into())
+    }
 }
 
 impl std::fmt::Display for StoreId {
@@ -129,4 +135,10 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Deletes every event of `store` (admin reset); its head goes back to 0.
     async fn reset(&self, store: &StoreId) -> Result<(), StorageError>;
+
+    /// Atomically moves every event of `from` to `to`, which must be empty (else
+    /// [`StorageError::Conflict`] with `to`'s head, and nothing moves). Imports stage
+    /// their events under a private store id and move them in one step, so a failed
+    /// import leaves nothing behind in the target store.
+    async fn move_store(&self, from: &StoreId, to: &StoreId) -> Result<(), StorageError>;
 }

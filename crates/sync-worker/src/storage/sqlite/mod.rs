@@ -115,6 +115,21 @@ impl SqliteEventLog {
         self.readers.close().await;
     }
 
+    /// Writes an online, consistent copy of the whole database to `target` (a file that
+    /// must not exist yet) with `VACUUM INTO`: readers and the writer go on meanwhile, and
+    /// the copy is a transaction-consistent snapshot, compacted, ready to open.
+    pub async fn backup_into(&self, target: &std::path::Path) -> Result<(), StorageError> {
+        let target = target.to_str().ok_or_else(|| {
+            StorageError::Corrupt(format!("backup path {} is not UTF-8", target.display()))
+        })?;
+        sqlx::query("VACUUM INTO ?1")
+            .bind(target)
+            .execute(&self.readers)
+            .await
+            .map_err(closed_or_database)?;
+        Ok(())
+    }
+
     async fn write(&self, op: Op) -> Result<(), StorageError> {
         let (reply, answer) = oneshot::channel();
         self.writes
@@ -189,6 +204,14 @@ impl EventLog for SqliteEventLog {
 
     async fn reset(&self, store: &StoreId) -> Result<(), StorageError> {
         self.write(Op::Reset(store.clone())).await
+    }
+
+    async fn move_store(&self, from: &StoreId, to: &StoreId) -> Result<(), StorageError> {
+        self.write(Op::Move {
+            from: from.clone(),
+            to: to.clone(),
+        })
+        .await
     }
 }
 

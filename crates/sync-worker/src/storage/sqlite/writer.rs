@@ -29,6 +29,7 @@ const INSERT_COLUMNS: &str = "store_id, seq_num, parent_seq_num, name, args, cli
      session_id, created_at, pushed_by";
 const ROW_PLACEHOLDERS: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const DELETE_STORE: &str = "DELETE FROM events WHERE store_id = ?1";
+const MOVE_STORE: &str = "UPDATE events SET store_id = ?2 WHERE store_id = ?1";
 
 pub(super) type Reply = oneshot::Sender<Result<(), StorageError>>;
 
@@ -36,6 +37,11 @@ pub(super) type Reply = oneshot::Sender<Result<(), StorageError>>;
 pub(super) enum Op {
     Append(AppendBatch),
     Reset(StoreId),
+    /// Moves every event of `from` to the empty store `to` (import staging).
+    Move {
+        from: StoreId,
+        to: StoreId,
+    },
 }
 
 pub(super) enum Command {
@@ -89,7 +95,7 @@ impl Writer {
                     Command::Write { op, reply } => {
                         events += match &op {
                             Op::Append(batch) => batch.events.len(),
-                            Op::Reset(_) => 0,
+                            Op::Reset(_) | Op::Move { .. } => 0,
                         };
                         group.push((op, reply));
                     }
@@ -175,6 +181,24 @@ impl Writer {
                         .execute(&mut *tx)
                         .await?;
                     heads.insert(store.clone(), 0);
+                    results[index] = Some(Ok(()));
+                }
+                Op::Move { from, to } => {
+                    let segment = std::mem::take(&mut segment);
+                    apply_appends(&mut tx, heads, inserts, segment, &mut results).await?;
+                    let target_head = head_of(&mut tx, heads, to).await?;
+                    if target_head != 0 {
+                        results[index] = Some(Err(StorageError::Conflict { head: target_head }));
+                        continue;
+                    }
+                    let moved_head = head_of(&mut tx, heads, from).await?;
+                    sqlx::query(MOVE_STORE)
+                        .bind(from.as_str())
+                        .bind(to.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    heads.insert(from.clone(), 0);
+                    heads.insert(to.clone(), moved_head);
                     results[index] = Some(Ok(()));
                 }
             }
