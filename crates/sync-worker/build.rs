@@ -5,4 +5,5 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=../../migrations/sync");
+    println!("cargo:rerun-if-changed=../../migrations/sync-postgres");
 }

@@ -2,7 +2,7 @@
 //!
 //! | key | default | meaning |
 //! |---|---|---|
-//! | `DATABASE_URL` | `sqlite://data/sync.db` | event log database, created and migrated at start |
+//! | `DATABASE_URL` | `sqlite://data/sync.db` | event log: `sqlite:` file or `postgres://`; created/migrated at start |
 //! | `HOST` / `PORT` | `127.0.0.1` / `8787` | bind address |
 //! | `STATIC_DIR` | unset | a directory served for non-API paths (a demo web app) |
 //! | `MAX_FRAME_BYTES` | `1048576` | largest accepted WebSocket message; larger closes with 1009 |
@@ -17,6 +17,7 @@
 //! | `DB_WRITER_QUEUE` | `1024` | appends queued for the single writer before pushers wait |
 //! | `DB_GROUP_MAX_BATCHES` / `DB_GROUP_MAX_EVENTS` | `256` / `20000` | most pushes / events committed in one group transaction |
 //! | `DB_BUSY_TIMEOUT_SECONDS` | `5` | how long SQLite waits for a lock held by another process |
+//! | `DB_POOL_SIZE` | `16` | PostgreSQL connections of this node |
 //! | `SHUTDOWN_GRACE_SECONDS` | `10` | how long shutdown waits for in-flight pushes before closing |
 
 use std::path::PathBuf;
@@ -24,7 +25,9 @@ use std::time::Duration;
 
 use shared::{CommonConfig, ConfigError, Vars};
 
+use crate::storage::postgres::PgOptions;
 use crate::storage::sqlite::SqliteOptions;
+use crate::storage::StorageOptions;
 
 /// Events per `PullRes` chunk: the original server's `PULL_CHUNK_SIZE`.
 pub const PULL_CHUNK_SIZE: usize = 100;
@@ -46,6 +49,7 @@ pub mod env {
     pub const DB_GROUP_MAX_BATCHES: &str = "DB_GROUP_MAX_BATCHES";
     pub const DB_GROUP_MAX_EVENTS: &str = "DB_GROUP_MAX_EVENTS";
     pub const DB_BUSY_TIMEOUT_SECONDS: &str = "DB_BUSY_TIMEOUT_SECONDS";
+    pub const DB_POOL_SIZE: &str = "DB_POOL_SIZE";
 }
 
 /// Every limit of the sync worker, each explicit and configurable.
@@ -101,8 +105,9 @@ pub struct SyncConfig {
     /// Served for non-API paths when set (`/` then serves its `index.html`).
     pub static_dir: Option<PathBuf>,
     pub limits: SyncLimits,
-    /// Event-log tuning and limits (read pool, writer queue, group commit size).
-    pub storage: SqliteOptions,
+    /// Event-log tuning and limits of each backend (SQLite: read pool, writer queue,
+    /// group commit size; PostgreSQL: pool size).
+    pub storage: StorageOptions,
 }
 
 impl SyncConfig {
@@ -160,7 +165,22 @@ impl SyncConfig {
     }
 }
 
-fn storage_options(vars: &Vars) -> Result<SqliteOptions, ConfigError> {
+fn storage_options(vars: &Vars) -> Result<StorageOptions, ConfigError> {
+    let pg_defaults = PgOptions::default();
+    let max_connections = vars.parse_or(env::DB_POOL_SIZE, pg_defaults.max_connections)?;
+    if max_connections == 0 {
+        return Err(ConfigError::new(env::DB_POOL_SIZE, "must be at least 1"));
+    }
+    Ok(StorageOptions {
+        sqlite: sqlite_options(vars)?,
+        postgres: PgOptions {
+            max_connections,
+            ..pg_defaults
+        },
+    })
+}
+
+fn sqlite_options(vars: &Vars) -> Result<SqliteOptions, ConfigError> {
     let defaults = SqliteOptions::default();
     let max_readers = vars.parse_or(env::DB_MAX_READERS, defaults.max_readers)?;
     if max_readers == 0 {
@@ -225,10 +245,10 @@ mod tests {
             ("DB_GROUP_MAX_BATCHES", "16"),
         ]))
         .unwrap();
-        assert_eq!(cfg.storage.max_readers, 2);
-        assert_eq!(cfg.storage.group_max_batches, 16);
+        assert_eq!(cfg.storage.sqlite.max_readers, 2);
+        assert_eq!(cfg.storage.sqlite.group_max_batches, 16);
         assert_eq!(
-            cfg.storage.writer_queue,
+            cfg.storage.sqlite.writer_queue,
             SqliteOptions::default().writer_queue
         );
 
@@ -243,6 +263,7 @@ mod tests {
             ("DB_GROUP_MAX_BATCHES", "none"),
             ("DB_GROUP_MAX_EVENTS", "-1"),
             ("DB_BUSY_TIMEOUT_SECONDS", "0"),
+            ("DB_POOL_SIZE", "0"),
             ("PULL_READ_WINDOW", "99"),
         ] {
             let err = SyncConfig::from_vars(&Vars::from_pairs([(key, value)])).unwrap_err();

@@ -29,7 +29,6 @@ pub use routes::router;
 
 use connect::AuthSettings;
 use hub::{HubLimits, Hubs};
-use storage::sqlite::SqliteEventLog;
 use storage::EventLog;
 
 /// Shared state of the service; cheap to clone.
@@ -90,7 +89,7 @@ pub async fn run(
             "REQUIRE_AUTH is off: connections without a valid token act as the dev user"
         );
     }
-    let log = Arc::new(SqliteEventLog::open(&config.database_url, config.storage.clone()).await?);
+    let log = storage::open(&config.database_url, &config.storage).await?;
     let grace = config.limits.shutdown_grace;
     let state = AppState::new(config, log.clone());
     let app = router(state.clone());

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use std::sync::Arc;
+
 use sync_worker::storage::sqlite::SqliteEventLog;
-use sync_worker::storage::StoreId;
+use sync_worker::storage::{Backend, EventLog, StorageOptions, StoreId};
 use sync_worker::{tools, SyncConfig};
 
 /// LiveStore sync server.
@@ -60,9 +62,9 @@ async fn main() -> ExitCode {
         Command::Export { store, db } => {
             tool(db, |log| async move {
                 let store = parse_store(&store)?;
-                let written = tools::export(&log, &store, &mut tokio::io::stdout()).await?;
+                let written = tools::export(&*log, &store, &mut tokio::io::stdout()).await?;
                 eprintln!("sync-worker: exported {written} events of store {store}");
-                Ok(log)
+                Ok(())
             })
             .await
         }
@@ -70,23 +72,16 @@ async fn main() -> ExitCode {
             tool(db, |log| async move {
                 let store = parse_store(&store)?;
                 let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
-                let summary = tools::import(&log, &store, &mut stdin).await?;
+                let summary = tools::import(&*log, &store, &mut stdin).await?;
                 eprintln!(
                     "sync-worker: imported {} events into store {store} (head {})",
                     summary.events, summary.head
                 );
-                Ok(log)
+                Ok(())
             })
             .await
         }
-        Command::Backup { dir, db } => {
-            tool(db, |log| async move {
-                let path = tools::backup(&log, &dir).await?;
-                eprintln!("sync-worker: backup written to {}", path.display());
-                Ok(log)
-            })
-            .await
-        }
+        Command::Backup { dir, db } => backup(db, dir).await,
     }
 }
 
@@ -127,39 +122,76 @@ fn parse_store(raw: &str) -> Result<StoreId, tools::ToolError> {
 /// carry an export).
 async fn tool<F, Fut>(db: DatabaseArg, run: F) -> ExitCode
 where
-    F: FnOnce(SqliteEventLog) -> Fut,
-    Fut: std::future::Future<Output = Result<SqliteEventLog, tools::ToolError>>,
+    F: FnOnce(Arc<dyn EventLog>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), tools::ToolError>>,
 {
-    let url = match db.database_url {
-        Some(url) => url,
-        None => match shared::Vars::load() {
-            Ok(vars) => vars
-                .get_or(
-                    shared::constants::env::DATABASE_URL,
-                    SyncConfig::DEFAULT_DATABASE_URL,
-                )
-                .to_owned(),
-            Err(error) => {
-                eprintln!("sync-worker: {error}");
-                return ExitCode::FAILURE;
-            }
-        },
+    let Some(url) = database_url(db) else {
+        return ExitCode::FAILURE;
     };
-    let log = match SqliteEventLog::open(&url, Default::default()).await {
+    let log = match sync_worker::storage::open(&url, &StorageOptions::default()).await {
         Ok(log) => log,
         Err(error) => {
-            eprintln!("sync-worker: cannot open {url}: {error}");
+            eprintln!("sync-worker: cannot open the event log: {error}");
             return ExitCode::FAILURE;
         }
     };
-    match run(log).await {
-        Ok(log) => {
-            log.close().await;
+    let result = run(log.clone()).await;
+    log.close().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sync-worker: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn backup(db: DatabaseArg, dir: PathBuf) -> ExitCode {
+    let Some(url) = database_url(db) else {
+        return ExitCode::FAILURE;
+    };
+    if Backend::of(&url).ok() != Some(Backend::Sqlite) {
+        eprintln!("sync-worker: backup copies a SQLite database; for PostgreSQL use pg_dump");
+        return ExitCode::FAILURE;
+    }
+    let log = match SqliteEventLog::open(&url, Default::default()).await {
+        Ok(log) => log,
+        Err(error) => {
+            eprintln!("sync-worker: cannot open the event log: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = tools::backup(&log, &dir).await;
+    log.close().await;
+    match result {
+        Ok(path) => {
+            eprintln!("sync-worker: backup written to {}", path.display());
             ExitCode::SUCCESS
         }
         Err(error) => {
             eprintln!("sync-worker: {error}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--database-url`, else `DATABASE_URL` from the environment or `.dev.vars`, else the
+/// default; `None` (after saying why) when `.dev.vars` cannot be read.
+fn database_url(db: DatabaseArg) -> Option<String> {
+    if let Some(url) = db.database_url {
+        return Some(url);
+    }
+    match shared::Vars::load() {
+        Ok(vars) => Some(
+            vars.get_or(
+                shared::constants::env::DATABASE_URL,
+                SyncConfig::DEFAULT_DATABASE_URL,
+            )
+            .to_owned(),
+        ),
+        Err(error) => {
+            eprintln!("sync-worker: {error}");
+            None
         }
     }
 }

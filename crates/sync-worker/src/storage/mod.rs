@@ -17,7 +17,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
+pub mod postgres;
 pub mod sqlite;
+
+/// The largest sequence number a backend stores (signed 64-bit integer columns).
+pub(crate) const MAX_STORED_SEQ: u64 = i64::MAX as u64;
 
 /// A store's id as LiveStore's client sends it (`storeId` query parameter): 1 to 256
 /// characters, compared byte for byte (`a-b` and `a_b` are different stores).
@@ -141,4 +145,81 @@ pub trait EventLog: Send + Sync + 'static {
     /// their events under a private store id and move them in one step, so a failed
     /// import leaves nothing behind in the target store.
     async fn move_store(&self, from: &StoreId, to: &StoreId) -> Result<(), StorageError>;
+
+    /// Finishes what is already queued, then releases the backend's connections. Later
+    /// calls fail with [`StorageError::Closed`]; closing twice is a no-op.
+    async fn close(&self);
+}
+
+/// Settings of every backend; [`open`] uses the part its URL selects.
+#[derive(Debug, Clone, Default)]
+pub struct StorageOptions {
+    pub sqlite: sqlite::SqliteOptions,
+    pub postgres: postgres::PgOptions,
+}
+
+/// Opens the event log `database_url` names: `sqlite:` (a file, created when missing,
+/// or `sqlite::memory:`) or `postgres://` / `postgresql://`; migrations are applied.
+pub async fn open(
+    database_url: &str,
+    options: &StorageOptions,
+) -> Result<Arc<dyn EventLog>, StorageError> {
+    match Backend::of(database_url)? {
+        Backend::Sqlite => Ok(Arc::new(
+            sqlite::SqliteEventLog::open(database_url, options.sqlite.clone()).await?,
+        )),
+        Backend::Postgres => Ok(Arc::new(
+            postgres::PgEventLog::open(database_url, options.postgres.clone()).await?,
+        )),
+    }
+}
+
+/// Which backend a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of `database_url`, by scheme; any other scheme is an error naming the
+    /// accepted ones.
+    pub fn of(database_url: &str) -> Result<Self, StorageError> {
+        let scheme = database_url.split(':').next().unwrap_or_default();
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            _ => Err(StorageError::Database(sqlx::Error::Configuration(
+                "DATABASE_URL must start with sqlite:, postgres:// or postgresql://".into(),
+            ))),
+        }
+    }
+}
+
+/// Refuses a batch that would break a store's chain: empty, not contiguous
+/// (`seq_num = parent_seq_num + 1`, each parent the previous `seq_num`), or beyond what
+/// a backend stores (a signed 64-bit integer). The protocol layer validates first; this guards the log itself.
+pub(crate) fn check_chain(events: &[NewEvent]) -> Result<(), StorageError> {
+    let Some(first) = events.first() else {
+        return Err(StorageError::Corrupt("empty batch".into()));
+    };
+    let mut expected_parent = first.parent_seq_num;
+    for event in events {
+        if event.parent_seq_num != expected_parent
+            || event.parent_seq_num.checked_add(1) != Some(event.seq_num)
+        {
+            return Err(StorageError::Corrupt(format!(
+                "batch is not a contiguous chain at seqNum {} (parent {})",
+                event.seq_num, event.parent_seq_num
+            )));
+        }
+        if event.seq_num > MAX_STORED_SEQ {
+            return Err(StorageError::Corrupt(format!(
+                "seqNum {} is beyond the largest storable {MAX_STORED_SEQ}",
+                event.seq_num
+            )));
+        }
+        expected_parent = event.seq_num;
+    }
+    Ok(())
 }

@@ -4,10 +4,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::value::RawValue;
 
-use crate::storage::{NewEvent, StorageError, StoredEvent};
-
-/// The largest sequence number SQLite's signed 64-bit `INTEGER` can hold.
-const MAX_SEQ_NUM: u64 = i64::MAX as u64;
+pub(super) use crate::storage::check_chain;
+use crate::storage::{StorageError, StoredEvent};
 
 /// `created_at` as stored and as LiveStore shows `createdAt`: `2024-05-01T12:00:00.123Z`.
 pub(super) fn format_created_at(at: &DateTime<Utc>) -> String {
@@ -18,34 +16,6 @@ pub(super) fn format_created_at(at: &DateTime<Utc>) -> String {
 /// or on read cursors, which are clamped (nothing is stored beyond `i64::MAX`).
 pub(super) fn to_sql_seq(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
-/// Refuses a batch that would break a store's chain: empty, not contiguous
-/// (`seq_num = parent_seq_num + 1`, each parent the previous `seq_num`), or beyond what
-/// SQLite stores. The protocol layer validates first; this guards the log itself.
-pub(super) fn check_chain(events: &[NewEvent]) -> Result<(), StorageError> {
-    let Some(first) = events.first() else {
-        return Err(StorageError::Corrupt("empty batch".into()));
-    };
-    let mut expected_parent = first.parent_seq_num;
-    for event in events {
-        if event.parent_seq_num != expected_parent
-            || event.parent_seq_num.checked_add(1) != Some(event.seq_num)
-        {
-            return Err(StorageError::Corrupt(format!(
-                "batch is not a contiguous chain at seqNum {} (parent {})",
-                event.seq_num, event.parent_seq_num
-            )));
-        }
-        if event.seq_num > MAX_SEQ_NUM {
-            return Err(StorageError::Corrupt(format!(
-                "seqNum {} is beyond the largest storable {MAX_SEQ_NUM}",
-                event.seq_num
-            )));
-        }
-        expected_parent = event.seq_num;
-    }
-    Ok(())
 }
 
 /// The head of store `?1` (no row when the store is empty): one seek on the primary key.
@@ -199,6 +169,7 @@ fn corrupt_pack(what: &str) -> StorageError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{NewEvent, MAX_STORED_SEQ as MAX_SEQ_NUM};
 
     fn event(parent: u64, seq: u64) -> NewEvent {
         NewEvent {

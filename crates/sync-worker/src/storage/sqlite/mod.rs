@@ -206,6 +206,10 @@ impl EventLog for SqliteEventLog {
         self.write(Op::Reset(store.clone())).await
     }
 
+    async fn close(&self) {
+        SqliteEventLog::close(self).await;
+    }
+
     async fn move_store(&self, from: &StoreId, to: &StoreId) -> Result<(), StorageError> {
         self.write(Op::Move {
             from: from.clone(),
