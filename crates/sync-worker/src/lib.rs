@@ -92,6 +92,7 @@ pub async fn run(
     let log = storage::open(&config.database_url, &config.storage).await?;
     let grace = config.limits.shutdown_grace;
     let state = AppState::new(config, log.clone());
+    follow_remote_commits(&state);
     let app = router(state.clone());
 
     tracing::info!(
@@ -120,4 +121,29 @@ pub async fn run(
     tracing::info!("stopped");
     served?;
     Ok(())
+}
+
+/// Hands commits made by other nodes (shared backends only) to this node's hubs.
+fn follow_remote_commits(state: &AppState) {
+    let Some(mut commits) = state.log.remote_commits() else {
+        return;
+    };
+    let hubs = state.hubs.clone();
+    let stop = state.shutdown.clone();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let next = tokio::select! {
+                () = stop.cancelled() => return,
+                next = commits.recv() => next,
+            };
+            match next {
+                Ok(storage::RemoteCommit::Advanced { store, from, to }) => {
+                    hubs.remote_commit(&store, from, to);
+                }
+                Ok(storage::RemoteCommit::Resync) | Err(RecvError::Lagged(_)) => hubs.resync_all(),
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
 }

@@ -67,15 +67,18 @@ struct Done {
 }
 
 pub(super) struct StoreActor {
-    shared: Arc<HubShared>,
-    log: Arc<dyn EventLog>,
+    pub(super) shared: Arc<HubShared>,
+    pub(super) log: Arc<dyn EventLog>,
     registry: RegistryRef,
     rx: mpsc::UnboundedReceiver<Command>,
     limits: HubLimits,
     /// `None` until loaded, and again after a failed append.
-    expected_head: Option<u64>,
+    pub(super) expected_head: Option<u64>,
     inflight: FuturesOrdered<BoxFuture<'static, Done>>,
     idle_requested: bool,
+    /// Every event up to this one has been offered to this hub's connections (see the
+    /// `remote` module); `None` until known.
+    pub(super) broadcast_head: Option<u64>,
 }
 
 impl StoreActor {
@@ -95,10 +98,14 @@ impl StoreActor {
             expected_head: None,
             inflight: FuturesOrdered::new(),
             idle_requested: false,
+            broadcast_head: None,
         }
     }
 
     pub(super) async fn run(mut self) {
+        // What connections joining now will pull up to, at most; later commits reach
+        // them as broadcasts. Only consulted when other nodes commit to this store.
+        self.broadcast_head = self.log.head(&self.shared.store).await.ok();
         loop {
             let accepting = self.inflight.len() < self.limits.pipeline_depth.max(1);
             tokio::select! {
@@ -119,6 +126,7 @@ impl StoreActor {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::CheckIdle => self.idle_requested = true,
+            Command::RemoteCommit(range) => self.on_remote_commit(range).await,
             Command::Push {
                 conn,
                 request_id,
@@ -137,6 +145,11 @@ impl StoreActor {
                 };
                 if batch.is_empty() {
                     return self.queue_ready(conn, request_id, Some(permit), Outcome::Ack);
+                }
+                if self.inflight.is_empty() {
+                    // A head loaded from storage may include commits of other nodes
+                    // not broadcast here yet: they go out before this push's own.
+                    self.catch_up(head).await;
                 }
                 if let Err(message) = validate_chain(&batch, head) {
                     return self.queue_ready(
@@ -176,6 +189,7 @@ impl StoreActor {
                 let result = self.log.reset(&self.shared.store).await;
                 if result.is_ok() {
                     self.expected_head = Some(0);
+                    self.broadcast_head = Some(0);
                     self.shared.epoch.fetch_add(1, Ordering::AcqRel);
                     tracing::warn!(store = %self.shared.store, "store reset by admin request");
                 } else {
@@ -220,7 +234,7 @@ impl StoreActor {
             .push_back(Box::pin(futures_util::future::ready(done)));
     }
 
-    async fn drain(&mut self) {
+    pub(super) async fn drain(&mut self) {
         while let Some(done) = self.inflight.next().await {
             self.finish(done);
         }
@@ -293,7 +307,7 @@ impl StoreActor {
     }
 
     /// Encodes the push's `PullRes` once and queues the same bytes for every connection.
-    fn broadcast(&self, request_id: &str, events: &[NewEvent], created_at: DateTime<Utc>) {
+    fn broadcast(&mut self, request_id: &str, events: &[NewEvent], created_at: DateTime<Utc>) {
         let frame = encode_server_message(&ServerMessage::PullRes {
             request_id,
             context: PullContext::Push,
@@ -303,6 +317,7 @@ impl StoreActor {
         let frame: axum::extract::ws::Utf8Bytes = frame.into();
         let epoch = self.shared.epoch.load(Ordering::Acquire);
         let last_seq = events.last().map_or(0, |e| e.seq_num);
+        self.broadcast_head = Some(last_seq);
         for conn in lock(&self.shared.subscribers).values() {
             conn.offer(Outbound::Broadcast {
                 epoch,

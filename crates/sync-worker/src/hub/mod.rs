@@ -10,6 +10,7 @@
 //! receive pre-encoded frames through bounded queues, never blocking the actor).
 
 mod actor;
+mod remote;
 
 pub(crate) use actor::validate_chain;
 
@@ -79,6 +80,9 @@ pub(crate) enum Command {
         conn: ConnHandle,
         request_id: Arc<str>,
     },
+    /// Another node committed events of this store `(from, to]`; `None`: notices were
+    /// lost and the store may have moved.
+    RemoteCommit(Option<(u64, u64)>),
     /// The last connection left: retire if nothing is pending.
     CheckIdle,
 }
@@ -179,6 +183,21 @@ impl Hubs {
         subscribers.remove(&conn_id);
         if subscribers.is_empty() {
             let _ = hub.commands.send(Command::CheckIdle);
+        }
+    }
+
+    /// Hands a commit made by another node to the store's hub, if this node has one
+    /// (a store without connections here has nobody to tell).
+    pub fn remote_commit(&self, store: &StoreId, from: u64, to: u64) {
+        if let Some(hub) = lock(&self.registry).get(store) {
+            let _ = hub.commands.send(Command::RemoteCommit(Some((from, to))));
+        }
+    }
+
+    /// Every hub re-reads its store's head and broadcasts what it missed.
+    pub fn resync_all(&self) {
+        for hub in lock(&self.registry).values() {
+            let _ = hub.commands.send(Command::RemoteCommit(None));
         }
     }
 

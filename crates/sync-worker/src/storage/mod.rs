@@ -149,6 +149,22 @@ pub trait EventLog: Send + Sync + 'static {
     /// Finishes what is already queued, then releases the backend's connections. Later
     /// calls fail with [`StorageError::Closed`]; closing twice is a no-op.
     async fn close(&self);
+
+    /// Commits made by other nodes sharing this database, for backends that have any
+    /// (`None`: this node is the only writer, as with SQLite). A lagging receiver must
+    /// treat the gap like [`RemoteCommit::Resync`].
+    fn remote_commits(&self) -> Option<tokio::sync::broadcast::Receiver<RemoteCommit>> {
+        None
+    }
+}
+
+/// What the change feed of a shared backend reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteCommit {
+    /// Another node committed events `(from, to]` of `store`.
+    Advanced { store: StoreId, from: u64, to: u64 },
+    /// Notices may have been lost (the feed reconnected): any store may have moved.
+    Resync,
 }
 
 /// Settings of every backend; [`open`] uses the part its URL selects.

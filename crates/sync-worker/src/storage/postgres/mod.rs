@@ -14,6 +14,7 @@
 //! chain order, as with the SQLite backend; without it, pooled connections would race
 //! for the row lock in any order and turn a pipeline into conflicts.
 
+mod feed;
 mod options;
 
 use async_trait::async_trait;
@@ -33,6 +34,9 @@ const LOCK_HEAD: &str = "INSERT INTO store_heads (store_id, head) VALUES ($1, 0)
      ON CONFLICT (store_id) DO UPDATE SET head = store_heads.head RETURNING head";
 const SELECT_HEAD: &str = "SELECT head FROM store_heads WHERE store_id = $1";
 const SET_HEAD: &str = "UPDATE store_heads SET head = $2 WHERE store_id = $1";
+/// Moves the head and queues the commit notice (delivered by PostgreSQL at commit).
+const SET_HEAD_AND_NOTIFY: &str = "WITH moved AS (UPDATE store_heads SET head = $2 \
+     WHERE store_id = $1) SELECT pg_notify($3, $4)";
 const INSERT_EVENTS: &str = "INSERT INTO events (store_id, seq_num, parent_seq_num, name, args, \
      client_id, session_id, created_at_ms, pushed_by) \
      SELECT $1, e.seq, e.parent, e.name, e.args, e.client, e.session, $8, $9 \
@@ -50,6 +54,9 @@ pub struct PgEventLog {
     pool: PgPool,
     read_chunk_rows: usize,
     order: Vec<tokio::sync::Mutex<()>>,
+    /// Random id of this node, so its own commit notices are not reported back.
+    node: String,
+    remote: tokio::sync::broadcast::Sender<super::RemoteCommit>,
 }
 
 impl PgEventLog {
@@ -65,12 +72,17 @@ impl PgEventLog {
             .connect_with(connect)
             .await?;
         MIGRATOR.run(&pool).await?;
+        let node = uuid::Uuid::new_v4().simple().to_string();
+        let (remote, _) = tokio::sync::broadcast::channel(feed::REMOTE_QUEUE);
+        tokio::spawn(feed::listen(pool.clone(), node.clone(), remote.clone()));
         Ok(Self {
             pool,
             read_chunk_rows: options.read_chunk_rows,
             order: (0..ORDER_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            node,
+            remote,
         })
     }
 
@@ -149,9 +161,12 @@ impl EventLog for PgEventLog {
             .bind(&*batch.pushed_by)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(SET_HEAD)
+        let notice = feed::notice(&self.node, first.parent_seq_num, last.seq_num, &batch.store);
+        sqlx::query(SET_HEAD_AND_NOTIFY)
             .bind(batch.store.as_str())
             .bind(to_sql(last.seq_num))
+            .bind(feed::CHANNEL)
+            .bind(notice)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -241,6 +256,10 @@ impl EventLog for PgEventLog {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn remote_commits(&self) -> Option<tokio::sync::broadcast::Receiver<super::RemoteCommit>> {
+        Some(self.remote.subscribe())
     }
 }
 

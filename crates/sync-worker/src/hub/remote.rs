@@ -1,0 +1,87 @@
+//! Commits made by other nodes on a shared database, as one hub sees them.
+//!
+//! Each hub keeps `broadcast_head`: every event up to it has been offered to the hub's
+//! connections, in order. A commit notice from another node, a resync after lost
+//! notices, and a push validated on a head that moved elsewhere all "catch up": read the
+//! missing range back from storage and broadcast it before anything newer, so the
+//! broadcasts a connection receives stay one contiguous, ordered chain whichever node
+//! accepted each push.
+
+use std::sync::atomic::Ordering;
+
+use super::actor::StoreActor;
+use super::{lock, Outbound};
+use crate::protocol::{encode_server_message, PullBatch, PullContext, ServerMessage};
+
+/// `requestId` of broadcasts of pushes accepted by another node (their pusher's id is
+/// not known here; clients only use it to tell pull answers from push broadcasts).
+pub const REMOTE_REQUEST_ID: &str = "remote";
+
+/// Events read from storage per catch-up query and per broadcast frame.
+const CATCH_UP_WINDOW: usize = 1000;
+
+impl StoreActor {
+    /// Another node committed `(from, to]`; `None`: notices were lost, re-read the head.
+    pub(super) async fn on_remote_commit(&mut self, range: Option<(u64, u64)>) {
+        // Local appends in flight finish first: their broadcasts come before, and a
+        // conflict they meet resets the expected head anyway.
+        self.drain().await;
+        let to = match range {
+            Some((_, to)) => to,
+            None => match self.log.head(&self.shared.store).await {
+                Ok(head) => head,
+                Err(error) => {
+                    tracing::warn!(store = %self.shared.store, %error, "resync: cannot read the head");
+                    return;
+                }
+            },
+        };
+        if self.broadcast_head.is_none() {
+            // Nothing broadcast yet and the start-up head unknown: the notice's own range
+            // is what is new.
+            self.broadcast_head = range.map(|(from, _)| from);
+        }
+        self.catch_up(to).await;
+        // The next push is validated against storage's head, which moved.
+        self.expected_head = None;
+    }
+
+    /// Broadcasts every committed event after `broadcast_head` up to `to`.
+    pub(super) async fn catch_up(&mut self, to: u64) {
+        let Some(mut after) = self.broadcast_head else {
+            return;
+        };
+        while after < to {
+            let want = usize::try_from(to - after)
+                .unwrap_or(usize::MAX)
+                .min(CATCH_UP_WINDOW);
+            let events = match self.log.read_range(&self.shared.store, after, want).await {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::warn!(store = %self.shared.store, %error, "catch-up read failed");
+                    return;
+                }
+            };
+            let Some(last) = events.last().map(|event| event.seq_num) else {
+                break;
+            };
+            let frame = encode_server_message(&ServerMessage::PullRes {
+                request_id: REMOTE_REQUEST_ID,
+                context: PullContext::Push,
+                batch: PullBatch::Stored(&events),
+                remaining: 0,
+            });
+            let frame: axum::extract::ws::Utf8Bytes = frame.into();
+            let epoch = self.shared.epoch.load(Ordering::Acquire);
+            for conn in lock(&self.shared.subscribers).values() {
+                conn.offer(Outbound::Broadcast {
+                    epoch,
+                    last_seq: last,
+                    frame: frame.clone(),
+                });
+            }
+            after = last;
+            self.broadcast_head = Some(last);
+        }
+    }
+}
