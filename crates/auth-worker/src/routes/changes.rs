@@ -41,7 +41,11 @@ impl FeedQuery {
             limit: MAX_PAGE,
             wait: Duration::ZERO,
         };
-        for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let number = || {
                 value.parse::<u64>().map_err(|_| {

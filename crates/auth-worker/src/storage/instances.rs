@@ -268,10 +268,7 @@ impl AuthStore {
     /// the head was read is then both in `mem` and, with a higher sequence number, in the
     /// feed, where sync nodes apply it as an override; the reverse order could let a
     /// change slip between the two reads and be lost.
-    pub async fn token_memberships(
-        &self,
-        user_id: &str,
-    ) -> Result<(u64, Memberships), StoreError> {
+    pub async fn token_memberships(&self, user_id: &str) -> Result<(u64, Memberships), StoreError> {
         let mut tx = self.pool.begin().await?;
         let head = changes::read_head(&mut *tx).await?;
         let rows: Vec<(String, String)> =
