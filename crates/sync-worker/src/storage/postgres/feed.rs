@@ -36,7 +36,15 @@ fn parse(payload: &str) -> Option<(&str, u64, u64, StoreId)> {
 }
 
 /// Listens until the pool closes; reconnects (and reports a resync) after failures.
-pub(super) async fn listen(pool: PgPool, node: String, out: broadcast::Sender<RemoteCommit>) {
+/// `ready` fires once the first `LISTEN` is in place: a node must not accept pushes it
+/// could miss notices about.
+pub(super) async fn listen(
+    pool: PgPool,
+    node: String,
+    out: broadcast::Sender<RemoteCommit>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
     let mut connected_before = false;
     let mut failing = false;
     loop {
@@ -64,6 +72,9 @@ pub(super) async fn listen(pool: PgPool, node: String, out: broadcast::Sender<Re
             }
             tokio::time::sleep(RETRY).await;
             continue;
+        }
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(());
         }
         if connected_before || failing {
             tracing::info!("commit notices: listening again; resyncing stores");

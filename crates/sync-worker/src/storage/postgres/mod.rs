@@ -74,7 +74,15 @@ impl PgEventLog {
         MIGRATOR.run(&pool).await?;
         let node = uuid::Uuid::new_v4().simple().to_string();
         let (remote, _) = tokio::sync::broadcast::channel(feed::REMOTE_QUEUE);
-        tokio::spawn(feed::listen(pool.clone(), node.clone(), remote.clone()));
+        let (ready, listening) = tokio::sync::oneshot::channel();
+        tokio::spawn(feed::listen(pool.clone(), node.clone(), remote.clone(), ready));
+        if tokio::time::timeout(options.acquire_timeout, listening)
+            .await
+            .is_err()
+        {
+            pool.close().await;
+            return Err(StorageError::Database(sqlx::Error::PoolTimedOut));
+        }
         Ok(Self {
             pool,
             read_chunk_rows: options.read_chunk_rows,
