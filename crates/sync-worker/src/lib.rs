@@ -102,7 +102,7 @@ fn start_feed(state: &AppState) {
     if !common.require_auth {
         return;
     }
-    if common.require_auth && state.config.store_access == config::StoreAccess::AnyUser {
+    if state.config.store_access == config::StoreAccess::AnyUser {
         tracing::warn!(
             "STORE_ACCESS=any-user: any valid token opens any store; unsafe for multi-tenant data"
         );

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 pub use registry::{CloseReason, ConnControl};
 
-use crate::config::{FeedConfig, StoreAccess};
+use crate::config::FeedConfig;
 use crate::connect::access::{authorize, AccessRules, FeedFacts};
 use crate::connect::auth::{Credential, Rejection};
 use crate::hub::lock;
@@ -206,10 +206,6 @@ impl Revocations {
     /// Open sockets registered on this node.
     pub fn open_sockets(&self) -> usize {
         lock(&self.registry).len()
-    }
-
-    pub fn store_access(&self) -> StoreAccess {
-        self.rules.store_access
     }
 }
 
