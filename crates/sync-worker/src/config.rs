@@ -22,7 +22,7 @@
 //! | `AUTH_URL` | unset | auth-worker base URL whose change feed carries revocations; unset: grace period suspended |
 //! | `AUTH_FEED_WAIT_SECONDS` | `25` | long-poll wait asked of the feed (at most 30) |
 //! | `AUTH_FEED_RETRY_MAX_SECONDS` | `10` | longest pause between retries while the feed is unreachable |
-//! | `AUTH_FEED_STARTUP_WAIT_SECONDS` | `3` | how long a connect right after start waits for the first feed sync |
+//! | `AUTH_FEED_STARTUP_WAIT_SECONDS` | `3` | connects during this long after start wait for the first feed sync |
 //! | `ADMIN_MAX_FAILURES` | `5` | wrong admin secrets one connection may send; the next closes it (1008) |
 
 use std::path::PathBuf;
@@ -93,7 +93,7 @@ pub struct FeedConfig {
     pub wait: Duration,
     /// Longest pause between retries while the feed is unreachable.
     pub retry_max: Duration,
-    /// How long a connect waits for the first sync after start.
+    /// Connects during this long after start wait for the first sync (never later).
     pub startup_wait: Duration,
 }
 

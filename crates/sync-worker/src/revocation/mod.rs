@@ -40,6 +40,8 @@ pub struct Revocations {
     /// How long entries are kept.
     retention: Duration,
     synced: watch::Sender<bool>,
+    /// Connects wait for the first sync until this instant at most.
+    first_sync_deadline: tokio::time::Instant,
 }
 
 impl std::fmt::Debug for Revocations {
@@ -58,6 +60,7 @@ impl Revocations {
             rules,
             // A long poll answers within `wait`; two periods plus slack for the network.
             live_window: feed.wait * 2 + Duration::from_secs(5),
+            first_sync_deadline: tokio::time::Instant::now() + feed.startup_wait,
             feed,
             retention,
             synced: watch::channel(false).0,
@@ -73,14 +76,15 @@ impl Revocations {
         self.rules.require_auth && self.feed.auth_url.is_some()
     }
 
-    /// Right after start, waits (up to `AUTH_FEED_STARTUP_WAIT_SECONDS`) for the first
-    /// sync, so a restarted node does not admit a session revoked while it was down.
+    /// Within `AUTH_FEED_STARTUP_WAIT_SECONDS` of start, waits for the first sync, so a
+    /// restarted node does not admit a session revoked while it was down. Later
+    /// connects never wait (with the feed still unread they get its not-live rules).
     pub async fn wait_first_sync(&self) {
         if !self.follows_feed() || *self.synced.borrow() {
             return;
         }
         let mut synced = self.synced.subscribe();
-        let _ = tokio::time::timeout(self.feed.startup_wait, synced.wait_for(|s| *s)).await;
+        let _ = tokio::time::timeout_at(self.first_sync_deadline, synced.wait_for(|s| *s)).await;
     }
 
     fn facts(&self, state: &FeedState, credential: &Credential, store: &StoreId) -> FeedFacts {
