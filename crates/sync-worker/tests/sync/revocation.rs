@@ -290,6 +290,25 @@ async fn a_feed_outage_suspends_the_grace_period_only() {
     );
     server.stop().await;
 
+    // auth-worker unreachable from the start (nothing listens there): after the startup
+    // window the node serves under the not-live rules.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let cut_off = TestServer::spawn(&[
+        ("REQUIRE_AUTH", "true"),
+        ("AUTH_URL", &dead_url),
+        ("AUTH_FEED_STARTUP_WAIT_SECONDS", "1"),
+    ])
+    .await;
+    let (status, body) = refused(&cut_off, STORE, &with_token(&in_grace)).await;
+    assert_eq!((status, code(&body)), (401, "GRACE_PERIOD_EXPIRED"));
+    assert!(cut_off
+        .connect(STORE, Some(&with_token(&fresh)))
+        .await
+        .is_ok());
+    cut_off.stop().await;
+
     // No feed configured at all: the grace period never applies.
     let lone = TestServer::spawn(&[("REQUIRE_AUTH", "true")]).await;
     let (status, body) = refused(&lone, STORE, &with_token(&in_grace)).await;
