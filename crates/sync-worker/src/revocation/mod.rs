@@ -151,12 +151,16 @@ impl Revocations {
                 continue;
             }
             let closed = registry.apply(record, self.rules.store_access);
-            tracing::info!(
-                seq = record.seq,
-                kind = kind(&record.change),
-                closed,
-                "feed change applied"
-            );
+            if closed > 0 {
+                let kind = kind(&record.change);
+                tracing::info!(seq = record.seq, kind, closed, "feed change closed sockets");
+            } else {
+                tracing::debug!(
+                    seq = record.seq,
+                    kind = kind(&record.change),
+                    "feed change applied"
+                );
+            }
             if let Change::InstanceDeleted { instance_id } = &record.change {
                 if let Ok(store) = StoreId::parse(instance_id) {
                     wiped.push(store);
