@@ -208,6 +208,58 @@ async fn a_long_poll_returns_soon_after_a_logout() {
 }
 
 #[tokio::test]
+async fn a_long_poll_sees_commits_by_another_process_on_the_same_database() {
+    let first = TestApp::spawn().await;
+    // Answered only once the first process has migrated the database: two processes
+    // migrating one fresh file at the same moment is not what this test is about.
+    let head = first.feed("").await.head;
+    let second = TestApp::spawn_with(&[("DATABASE_URL", &first.database_url())]).await;
+    let a = second.account("other-node@example.com").await;
+
+    let started = Instant::now();
+    let query = format!("after={head}&wait=20");
+    let (page, ()) = tokio::join!(first.feed(&query), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        json_ok(second.logout(&a.refresh).await).await;
+    });
+    // No local wake-up here: the once-a-second re-read finds it.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(page.changes.len(), 1);
+    second.stop().await;
+    first.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_answers_a_waiting_long_poll_at_once() {
+    let app = TestApp::spawn().await;
+    let client = app.client.clone();
+    let url = app.url(&format!("{CHANGE_FEED_PATH}?wait=30"));
+    let token = app.service_token();
+    let poll =
+        tokio::spawn(async move { client.get(url).bearer_auth(token).send().await.unwrap() });
+    // Let the request reach its wait.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    app.stop().await;
+    let response = tokio::time::timeout(Duration::from_secs(2), poll)
+        .await
+        .expect("the poll is answered during shutdown")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let page: shared::change_feed::ChangePage = response.json().await.unwrap();
+    assert!(page.changes.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn the_feed_is_outside_the_per_ip_rate_limit() {
     let app = TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_MINUTE", "1")]).await;
     for _ in 0..5 {

@@ -106,6 +106,12 @@ impl TestApp {
         self.dir.take().expect("data dir")
     }
 
+    /// The `DATABASE_URL` of this app's database (for a second process on the same file).
+    pub fn database_url(&self) -> String {
+        let dir = self.dir.as_ref().expect("data dir");
+        format!("sqlite://{}", Self::db_path_in(dir.path()).display())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

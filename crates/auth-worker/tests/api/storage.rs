@@ -1,5 +1,6 @@
 //! The storage layer directly, for what the HTTP API cannot reach quickly: purging
-//! long-expired refresh tokens, and the workspace migration on a pre-workspace database.
+//! long-expired refresh tokens and old changes, and the workspace migration on a
+//! pre-workspace database.
 
 use auth_worker::domain::Email;
 use auth_worker::storage::{AuthStore, NewSession};
@@ -122,5 +123,56 @@ async fn migration_0002_makes_every_existing_instance_owner_its_creator() {
     let (mv, mem) = store.token_memberships("u1").await.unwrap();
     assert_eq!(mv, 0);
     assert_eq!(mem.len(), 2);
+    store.close().await;
+}
+
+/// Purging old changes empties the page but never moves the head (or a token's `mv`)
+/// backwards, so cursors stay valid.
+#[tokio::test]
+async fn purging_changes_keeps_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let store = AuthStore::connect(&url).await.unwrap();
+    let now = Utc::now();
+    let session = NewSession {
+        id: "s-1".into(),
+        token_hash: "h-1".into(),
+        expires_at_ms: now.timestamp_millis() + 10_000,
+    };
+    let user = store
+        .create_user(
+            &Email::parse("purge-feed@example.com").unwrap(),
+            "$argon2id$x",
+            &session,
+            now,
+        )
+        .await
+        .unwrap();
+    store.revoke_session("s-1", "logout", now).await.unwrap();
+    let page = store.changes_after(0, 10).await.unwrap();
+    assert_eq!((page.changes.len(), page.head), (1, 1));
+
+    // Older than the cutoff: gone. Newer ones would stay.
+    assert_eq!(
+        store
+            .purge_changes_before(now - chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .purge_changes_before(now + chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    let page = store.changes_after(0, 10).await.unwrap();
+    assert_eq!((page.changes.len(), page.head), (0, 1));
+    assert_eq!(store.token_memberships(&user.id).await.unwrap().0, 1);
+    store.close().await;
+    // And across a restart.
+    let store = AuthStore::connect(&url).await.unwrap();
+    assert_eq!(store.change_head().await.unwrap(), 1);
     store.close().await;
 }
