@@ -160,6 +160,7 @@ const loadMembers = async (target: OpenStore): Promise<void> => {
 }
 
 const onSyncStatus = (status: SyncStatusMessage): void => {
+  console.info(`[demo] sync ${status.storeId}: ${status.state} (attempt ${status.attempt}${status.code ? `, ${status.code}` : ''})`)
   setState(ui.syncStatus, status.state, describeSyncStatus(status))
   ui.syncStatus.title = [status.code, status.detail].filter(Boolean).join(': ')
   if (status.state === 'revoked' || status.state === 'forbidden') void loadInstances()
@@ -199,6 +200,7 @@ const openWorkspace = async (instance: Instance): Promise<void> => {
       console.warn('refreshing the token for a new workspace failed; opening with the current one', error)
     }
   }
+  console.info(`[demo] opening workspace ${instance.id}`)
   const target: OpenStore = { instance, store: undefined, cleanups: [], todos: [], pending: new Set() }
   open = target
   lost = false
@@ -245,6 +247,7 @@ const closeStore = async (): Promise<void> => {
   const current = open
   open = undefined
   if (current === undefined) return
+  console.info(`[demo] closing workspace ${current.instance.id}`)
   for (const cleanup of current.cleanups) cleanup()
   todoView.clear()
   panel.renderMembers([], '', false)

@@ -187,8 +187,22 @@ export const watchSyncStatus = (
     if (message?.type === 'status' && message.storeId === storeId) onStatus(message)
     if (message?.type === 'sync-error' && message.storeId === storeId) onSyncError(message)
   })
-  channel.postMessage({ type: 'query' } satisfies SyncStatusQuery)
-  return () => channel.close()
+  // Ask until some status arrived: while leadership moves between tabs (a reload,
+  // a closed tab) there may briefly be no leader worker to answer the first query.
+  let answered = false
+  const query = (): void => channel.postMessage({ type: 'query' } satisfies SyncStatusQuery)
+  channel.addEventListener('message', (event: MessageEvent<ChannelMessage>) => {
+    if (event.data?.type === 'status' && event.data.storeId === storeId) answered = true
+  })
+  query()
+  const timer = setInterval(() => {
+    if (answered) clearInterval(timer)
+    else query()
+  }, 1_000)
+  return () => {
+    clearInterval(timer)
+    channel.close()
+  }
 }
 
 /** The badge text for a status: a few words a user can act on. */

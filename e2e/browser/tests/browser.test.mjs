@@ -10,7 +10,7 @@
 // the socket is then refused with 401 and carries no event.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -61,7 +61,9 @@ const recordFailure = async (stepName) => {
   failures += 1
   const slug = stepName.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)
   for (const [name, page] of pages) {
-    console.error(`--- ${name} console tail ---\n${(consoleLines.get(name) ?? []).slice(-15).join('\n')}`)
+    const lines = consoleLines.get(name) ?? []
+    writeFileSync(join(logDir, `${name}.console.log`), lines.join('\n'))
+    console.error(`--- ${name} console tail (all of it in ${name}.console.log) ---\n${lines.slice(-15).join('\n')}`)
     if (page.isClosed()) continue
     await page.screenshot({ path: join(screenshotDir, `${slug}--${name}.png`), fullPage: true }).catch(() => {})
   }
