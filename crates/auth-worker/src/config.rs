@@ -28,6 +28,10 @@ pub mod keys {
     pub const ARGON2_PARALLELISM: &str = "AUTH_ARGON2_PARALLELISM";
     /// Largest request body accepted, in bytes.
     pub const MAX_BODY_BYTES: &str = "AUTH_MAX_BODY_BYTES";
+    /// Most instances one user may be a member of (every membership rides in the token).
+    pub const MAX_INSTANCES_PER_USER: &str = "AUTH_MAX_INSTANCES_PER_USER";
+    /// Most members plus pending invites one instance may have.
+    pub const MAX_MEMBERS_PER_INSTANCE: &str = "AUTH_MAX_MEMBERS_PER_INSTANCE";
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/auth.db";
@@ -38,6 +42,33 @@ pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 10;
 pub const DEFAULT_LOGIN_MAX_FAILURES: u32 = 5;
 pub const DEFAULT_LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
+pub const DEFAULT_MAX_INSTANCES_PER_USER: usize = 100;
+/// The highest `AUTH_MAX_INSTANCES_PER_USER` accepted. Every membership is one
+/// `"<uuid>":"<role>",` entry (48 bytes, 64 once base64url-encoded) in the access token's
+/// `mem` claim, and verifiers refuse tokens over `shared::constants::MAX_TOKEN_BYTES`
+/// (8 KiB). With a 254-character email and the other claims, 110 memberships still fit
+/// with room to spare (checked by a unit test); 150 would not.
+pub const MAX_INSTANCES_PER_USER_CEILING: usize = 110;
+pub const DEFAULT_MAX_MEMBERS_PER_INSTANCE: usize = 1000;
+
+/// Bounds on workspaces (instances) and their members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkspaceLimits {
+    /// Creating or joining beyond this is refused (`INSTANCE_LIMIT`, or the invite stays
+    /// pending until the user has room).
+    pub max_instances_per_user: usize,
+    /// Members plus pending invites per instance; a further invite is `MEMBER_LIMIT`.
+    pub max_members_per_instance: usize,
+}
+
+impl Default for WorkspaceLimits {
+    fn default() -> Self {
+        Self {
+            max_instances_per_user: DEFAULT_MAX_INSTANCES_PER_USER,
+            max_members_per_instance: DEFAULT_MAX_MEMBERS_PER_INSTANCE,
+        }
+    }
+}
 
 /// Argon2id cost parameters (OWASP: m=19456 KiB, t=2, p=1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +122,7 @@ pub struct AuthConfig {
     pub rate_limits: RateLimitConfig,
     /// Largest request body accepted; larger ones get 400 `INVALID_REQUEST`.
     pub max_body_bytes: usize,
+    pub workspaces: WorkspaceLimits,
 }
 
 impl AuthConfig {
@@ -147,6 +179,25 @@ impl AuthConfig {
             ));
         }
 
+        let max_instances_per_user =
+            vars.parse_or(keys::MAX_INSTANCES_PER_USER, DEFAULT_MAX_INSTANCES_PER_USER)?;
+        if !(1..=MAX_INSTANCES_PER_USER_CEILING).contains(&max_instances_per_user) {
+            return Err(ConfigError::new(
+                keys::MAX_INSTANCES_PER_USER,
+                format!(
+                    "must be 1 to {MAX_INSTANCES_PER_USER_CEILING} (every membership is carried in the 8 KiB access token)"
+                ),
+            ));
+        }
+        let max_members_per_instance =
+            vars.parse_or(keys::MAX_MEMBERS_PER_INSTANCE, DEFAULT_MAX_MEMBERS_PER_INSTANCE)?;
+        if max_members_per_instance == 0 {
+            return Err(ConfigError::new(
+                keys::MAX_MEMBERS_PER_INSTANCE,
+                "must be at least 1",
+            ));
+        }
+
         Ok(Self {
             database_url: vars
                 .get_or(env::DATABASE_URL, DEFAULT_DATABASE_URL)
@@ -163,6 +214,10 @@ impl AuthConfig {
                 login_failure_window,
             },
             max_body_bytes,
+            workspaces: WorkspaceLimits {
+                max_instances_per_user,
+                max_members_per_instance,
+            },
             common,
         })
     }
@@ -199,6 +254,53 @@ mod tests {
         assert_eq!(cfg.hashing.params, Argon2Params::OWASP);
         assert!(cfg.hashing.max_concurrent >= 1);
         assert_eq!(cfg.max_body_bytes, 16 * 1024);
+        assert_eq!(cfg.workspaces, WorkspaceLimits::default());
+        assert_eq!(cfg.workspaces.max_instances_per_user, 100);
+    }
+
+    #[test]
+    fn the_instance_cap_is_bounded_by_the_token_size() {
+        let ok = Vars::from_pairs([(keys::MAX_INSTANCES_PER_USER, "110")]);
+        assert_eq!(
+            AuthConfig::from_vars(&ok)
+                .unwrap()
+                .workspaces
+                .max_instances_per_user,
+            110
+        );
+        for value in ["0", "111", "150"] {
+            let vars = Vars::from_pairs([(keys::MAX_INSTANCES_PER_USER, value)]);
+            let err = AuthConfig::from_vars(&vars).unwrap_err();
+            assert_eq!(err.key, keys::MAX_INSTANCES_PER_USER, "{value}");
+        }
+    }
+
+    /// The ceiling's reason: a token with that many memberships, the longest email and
+    /// large sequence numbers still passes the verifiers' size limit.
+    #[test]
+    fn a_token_at_the_instance_cap_fits_the_token_size_limit() {
+        let keys = shared::JwtKeys::new(&shared::secret::Secret::new("s".repeat(32)), "auth-worker");
+        let email = format!("{}@{}.example", "a".repeat(64), "b".repeat(180));
+        let mut claims = keys.access_claims(
+            &uuid::Uuid::new_v4().to_string(),
+            &email,
+            &uuid::Uuid::new_v4().to_string(),
+            Duration::from_secs(900),
+            chrono::Utc::now(),
+        );
+        for _ in 0..MAX_INSTANCES_PER_USER_CEILING {
+            claims
+                .mem
+                .insert(uuid::Uuid::new_v4().to_string(), shared::Role::Editor);
+        }
+        claims.mv = u64::MAX;
+        let token = keys.sign_access_token(&claims).unwrap();
+        assert!(
+            token.len() <= shared::constants::MAX_TOKEN_BYTES,
+            "{} bytes",
+            token.len()
+        );
+        assert!(keys.verify_access_token(&token).is_ok());
     }
 
     #[test]
@@ -240,6 +342,8 @@ mod tests {
             (keys::ARGON2_ITERATIONS, "1"),
             (keys::ARGON2_PARALLELISM, "0"),
             (keys::MAX_BODY_BYTES, "12"),
+            (keys::MAX_INSTANCES_PER_USER, "1000"),
+            (keys::MAX_MEMBERS_PER_INSTANCE, "0"),
         ] {
             let err = AuthConfig::from_vars(&Vars::from_pairs([(key, value)])).unwrap_err();
             assert_eq!(err.key, key, "{key}={value}: {err}");

@@ -1,5 +1,6 @@
 //! CORS as the SPEC states it: any `OPTIONS` request is a preflight answered `204` with
-//! the allowed origin, methods `GET, POST, OPTIONS` and headers
+//! the allowed origin, methods `GET, POST, PATCH, DELETE, OPTIONS` (the SPEC lists `GET, POST,
+//! OPTIONS`; the instance routes add `PATCH` and `DELETE`) and headers
 //! `Content-Type, Authorization`; other responses carry the allowed origin.
 //!
 //! Written out rather than using `tower_http::cors` because that layer answers
@@ -17,7 +18,7 @@ use shared::config::CorsOrigins;
 
 use crate::startup::AppState;
 
-pub const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
+pub const ALLOWED_METHODS: &str = "GET, POST, PATCH, DELETE, OPTIONS";
 pub const ALLOWED_HEADERS: &str = "Content-Type, Authorization";
 /// How long browsers may cache a preflight answer.
 pub const PREFLIGHT_MAX_AGE_SECS: u32 = 86_400;

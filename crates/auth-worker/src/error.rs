@@ -35,8 +35,19 @@ pub enum ApiError {
     EmailAlreadyExists,
     #[error("Method not allowed")]
     MethodNotAllowed,
+    /// Unknown path, or an instance (or member) the caller may not know about: an
+    /// instance the caller is not a member of is "not found", never "forbidden".
     #[error("Not found")]
     NotFound,
+    /// A member whose role does not allow the action.
+    #[error("Your role in this instance does not allow this")]
+    Forbidden,
+    #[error("An instance must keep at least one owner")]
+    LastOwner,
+    #[error("You are a member of the maximum number of instances ({0})")]
+    InstanceLimit(usize),
+    #[error("This instance has the maximum number of members and pending invites ({0})")]
+    MemberLimit(usize),
     #[error("Too many requests, retry later")]
     RateLimited { retry_after: Duration },
     /// Anything unexpected. The cause is logged, never sent.
@@ -63,6 +74,10 @@ impl ApiError {
             Self::EmailAlreadyExists => AuthErrorCode::EmailAlreadyExists,
             Self::MethodNotAllowed => AuthErrorCode::MethodNotAllowed,
             Self::NotFound => AuthErrorCode::NotFound,
+            Self::Forbidden => AuthErrorCode::Forbidden,
+            Self::LastOwner => AuthErrorCode::LastOwner,
+            Self::InstanceLimit(_) => AuthErrorCode::InstanceLimit,
+            Self::MemberLimit(_) => AuthErrorCode::MemberLimit,
             Self::RateLimited { .. } => AuthErrorCode::RateLimited,
             Self::Internal(_) => AuthErrorCode::InternalError,
         }
@@ -73,6 +88,11 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::EmailTaken => Self::EmailAlreadyExists,
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Forbidden => Self::Forbidden,
+            StoreError::LastOwner => Self::LastOwner,
+            StoreError::InstanceLimit(max) => Self::InstanceLimit(max),
+            StoreError::MemberLimit(max) => Self::MemberLimit(max),
             StoreError::Database(e) => Self::Internal(e.into()),
         }
     }

@@ -3,9 +3,10 @@
 //!
 //! `JsonBody<T>` checks the content type, reads at most `max_body_bytes` (over the limit
 //! is 400 `INVALID_REQUEST`, as the SPEC says, not 413), parses JSON and reads named
-//! fields with messages that name the field. `BearerToken` reads `Authorization`.
+//! fields with messages that name the field. `BearerToken` reads `Authorization`;
+//! `CurrentUser` also verifies it as a live access token, as `/me` does.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -109,6 +110,93 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
         }
         Ok(Self(token.to_owned()))
     }
+}
+
+/// The caller of a route that needs `Authorization: Bearer <access token>`: a valid,
+/// unexpired access token (no grace period) whose session is still live. Expired is
+/// `TOKEN_EXPIRED`; anything else wrong is `INVALID_TOKEN`.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user_id: String,
+    pub email: String,
+    pub session_id: String,
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
+        let verified = state
+            .jwt
+            .verify_access_token(&token)
+            .map_err(|_| ApiError::InvalidToken)?;
+        if verified.is_expired() {
+            return Err(ApiError::TokenExpired);
+        }
+        let claims = verified.claims;
+        crate::routes::record_user(&claims.sub);
+        if !state
+            .store
+            .session_is_active(&claims.sid, &claims.sub)
+            .await?
+        {
+            return Err(ApiError::InvalidToken);
+        }
+        Ok(Self {
+            user_id: claims.sub,
+            email: claims.email,
+            session_id: claims.sid,
+        })
+    }
+}
+
+/// `{id}` of `/instances/{id}...`. Anything that is not a UUID cannot be an instance id
+/// and is `NOT_FOUND`, like an instance the caller is not a member of.
+pub struct InstancePath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for InstancePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        Ok(Self(uuid_param(&params, "id")?))
+    }
+}
+
+/// `{id}` and `{userId}` of `/instances/{id}/members/{userId}`; non-UUIDs are `NOT_FOUND`.
+pub struct MemberPath {
+    pub instance_id: String,
+    pub user_id: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        Ok(Self {
+            instance_id: uuid_param(&params, "id")?,
+            user_id: uuid_param(&params, "userId")?,
+        })
+    }
+}
+
+fn uuid_param(params: &[(String, String)], name: &str) -> Result<String, ApiError> {
+    params
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+        .filter(|value| uuid::Uuid::try_parse(value).is_ok())
+        .cloned()
+        .ok_or(ApiError::NotFound)
 }
 
 #[cfg(test)]

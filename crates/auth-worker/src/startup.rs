@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use shared::net::ServiceListener;
+use shared::change_feed::CHANGE_FEED_PATH;
 use shared::JwtKeys;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -20,7 +22,8 @@ use crate::rate_limit::{self, IpRateLimiter, LoginFailureLimiter};
 use crate::storage::AuthStore;
 use crate::{cors, routes, telemetry};
 
-/// How often idle rate-limit entries and long-expired refresh tokens are dropped.
+/// How often idle rate-limit entries, long-expired refresh tokens and changes past their
+/// retention are dropped.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Everything the handlers share. Cheap to clone.
@@ -33,12 +36,17 @@ pub struct AppState {
     /// `None` when the per-IP limit is off.
     pub ip_limiter: Option<Arc<IpRateLimiter>>,
     pub login_limiter: Arc<LoginFailureLimiter>,
+    /// Cancelled when shutdown starts, so change-feed long polls answer at once instead
+    /// of holding the graceful shutdown for up to `MAX_WAIT`.
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
     /// Opens and migrates the database and prepares the hasher (one dummy hash).
     pub async fn build(config: AuthConfig) -> anyhow::Result<Self> {
-        let store = AuthStore::connect(&config.database_url).await?;
+        let store = AuthStore::connect(&config.database_url)
+            .await?
+            .with_limits(config.workspaces);
         let hasher = PasswordHasher::new(config.hashing).await?;
         let limits = config.rate_limits;
         Ok(Self {
@@ -53,6 +61,7 @@ impl AppState {
             config: Arc::new(config),
             store,
             hasher,
+            shutdown: CancellationToken::new(),
         })
     }
 }
@@ -65,6 +74,22 @@ pub fn router(state: AppState) -> Router {
         .route("/refresh", post(routes::refresh))
         .route("/logout", post(routes::logout))
         .route("/me", get(routes::me))
+        .route(
+            "/instances",
+            get(routes::list_instances).post(routes::create_instance),
+        )
+        .route(
+            "/instances/{id}",
+            patch(routes::rename_instance).delete(routes::delete_instance),
+        )
+        .route(
+            "/instances/{id}/members",
+            get(routes::list_members).post(routes::add_member),
+        )
+        .route(
+            "/instances/{id}/members/{userId}",
+            patch(routes::set_member_role).delete(routes::remove_member),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             rate_limit::limit_per_ip,
@@ -72,6 +97,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(auth_routes)
         .route("/health", get(routes::health))
+        // Service-to-service, outside the per-IP limit: a few sync nodes long-poll it.
+        .route(CHANGE_FEED_PATH, get(routes::changes))
         .fallback(routes::not_found)
         // Must follow every `route`: it applies to the routes registered before it.
         .method_not_allowed_fallback(routes::method_not_allowed)
@@ -93,6 +120,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::build(config).await?;
+    let closing = state.shutdown.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.cancel();
+    };
     let maintenance = tokio::spawn(maintenance(state.clone(), MAINTENANCE_INTERVAL));
     let addr =
         axum::serve::Listener::local_addr(&listener).context("listener has no local address")?;
@@ -109,9 +141,12 @@ pub async fn run(
     served.context("auth-worker server failed")
 }
 
-/// Bounds what grows with traffic: limiter entries and stored refresh tokens. A token is
-/// deleted one refresh-TTL after it expired, so until then it still gets its precise
-/// answer (`TOKEN_EXPIRED`, or reuse detection for a rotated one).
+/// Bounds what grows with traffic: limiter entries, stored refresh tokens and the change
+/// feed. A token is deleted one refresh-TTL after it expired, so until then it still gets
+/// its precise answer (`TOKEN_EXPIRED`, or reuse detection for a rotated one). A change
+/// is deleted after `shared::change_feed::retention` (access-token lifetime plus grace
+/// period plus a minute): by then every token it could override is refused anyway, so a
+/// sync node reading from `after=0` still gets every change that matters.
 async fn maintenance(state: AppState, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -132,6 +167,15 @@ async fn maintenance(state: AppState, every: Duration) {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged long-expired refresh tokens"),
             Err(e) => tracing::warn!(error = %e, "refresh token purge failed"),
+        }
+        let common = &state.config.common;
+        let retention = shared::change_feed::retention(common.access_token_ttl, common.grace_period);
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        match state.store.purge_changes_before(cutoff).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged changes past their retention"),
+            Err(e) => tracing::warn!(error = %e, "change feed purge failed"),
         }
     }
 }

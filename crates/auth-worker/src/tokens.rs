@@ -1,4 +1,5 @@
-//! Token issuing: HS256 access tokens through `shared`, and opaque refresh tokens.
+//! Opaque refresh tokens (access tokens are signed through `shared::JwtKeys`, see
+//! `routes::auth_response`).
 //!
 //! A refresh token is 32 bytes from the OS CSPRNG, URL-safe base64 without padding
 //! (43 characters). Only its SHA-256 (hex) is stored, so a copy of the database cannot
@@ -6,10 +7,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
-use shared::{JwtKeys, TokenError};
 
 /// Bytes of randomness in a refresh token (256 bits).
 pub const REFRESH_TOKEN_BYTES: usize = 32;
@@ -44,19 +43,6 @@ pub fn hash_refresh_token(token: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Signs an access token for `user_id` bound to `session_id`.
-pub fn issue_access_token(
-    keys: &JwtKeys,
-    user_id: &str,
-    email: &str,
-    session_id: &str,
-    ttl: std::time::Duration,
-    now: DateTime<Utc>,
-) -> Result<String, TokenError> {
-    let claims = keys.access_claims(user_id, email, session_id, ttl, now);
-    keys.sign_access_token(&claims)
 }
 
 #[cfg(test)]

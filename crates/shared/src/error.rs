@@ -14,6 +14,14 @@ pub enum AuthErrorCode {
     EmailAlreadyExists,
     MethodNotAllowed,
     NotFound,
+    /// Authenticated, a member, but the role does not allow this (e.g. an editor renaming).
+    Forbidden,
+    /// The change would leave an instance without an owner.
+    LastOwner,
+    /// The user is already a member of as many instances as allowed.
+    InstanceLimit,
+    /// The instance already has as many members and pending invites as allowed.
+    MemberLimit,
     RateLimited,
     InternalError,
 }
@@ -30,6 +38,10 @@ impl AuthErrorCode {
             Self::EmailAlreadyExists => "EMAIL_ALREADY_EXISTS",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::NotFound => "NOT_FOUND",
+            Self::Forbidden => "FORBIDDEN",
+            Self::LastOwner => "LAST_OWNER",
+            Self::InstanceLimit => "INSTANCE_LIMIT",
+            Self::MemberLimit => "MEMBER_LIMIT",
             Self::RateLimited => "RATE_LIMITED",
             Self::InternalError => "INTERNAL_ERROR",
         }
@@ -40,7 +52,11 @@ impl AuthErrorCode {
         match self {
             Self::InvalidRequest | Self::WeakPassword => 400,
             Self::InvalidCredentials | Self::InvalidToken | Self::TokenExpired => 401,
-            Self::EmailAlreadyExists => 409,
+            Self::Forbidden => 403,
+            Self::EmailAlreadyExists
+            | Self::LastOwner
+            | Self::InstanceLimit
+            | Self::MemberLimit => 409,
             Self::MethodNotAllowed => 405,
             Self::NotFound => 404,
             Self::RateLimited => 429,
@@ -70,6 +86,10 @@ mod tests {
             AuthErrorCode::EmailAlreadyExists,
             AuthErrorCode::MethodNotAllowed,
             AuthErrorCode::NotFound,
+            AuthErrorCode::Forbidden,
+            AuthErrorCode::LastOwner,
+            AuthErrorCode::InstanceLimit,
+            AuthErrorCode::MemberLimit,
             AuthErrorCode::RateLimited,
             AuthErrorCode::InternalError,
         ] {

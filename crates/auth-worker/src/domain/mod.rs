@@ -3,6 +3,8 @@
 
 mod email;
 mod password;
+mod workspace;
 
 pub use email::Email;
 pub use password::Password;
+pub use workspace::{parse_role, InstanceName};

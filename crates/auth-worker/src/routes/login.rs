@@ -3,7 +3,8 @@
 //! An unknown email and a wrong password are the same `ApiError::InvalidCredentials`
 //! (byte-identical bodies) after the same work: one lookup and one argon2 verification,
 //! against the dummy hash when there is no user. Failed attempts count against the
-//! account (the normalized email, known or not) in the failed-login limiter.
+//! account (the normalized email, known or not) in the failed-login limiter. Pending
+//! invites of the email are claimed before the token is issued, so it carries them.
 
 use axum::extract::State;
 use axum::Json;
@@ -48,11 +49,15 @@ pub async fn login(
         .store
         .start_session(&user_id, &start.session, now)
         .await?;
+    state
+        .store
+        .claim_invites(&user_id, email.as_str(), now)
+        .await?;
     let user = state
         .store
         .find_user(&user_id)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("user vanished during login")))?;
     tracing::info!(session_id = %start.session.id, "user logged in");
-    auth_response(&state, user, &start.session.id, start.refresh_token, now)
+    auth_response(&state, user, &start.session.id, start.refresh_token, now).await
 }

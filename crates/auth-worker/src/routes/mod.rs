@@ -1,21 +1,28 @@
-//! HTTP handlers, one file per endpoint, plus what they share: the success body and
-//! issuing tokens for a session.
+//! HTTP handlers, one file per endpoint (the instance and member routes share one file
+//! each), plus what they share: the success body and issuing tokens for a session.
 
+mod changes;
 mod health;
+mod instances;
 mod login;
 mod logout;
 mod me;
+mod members;
 mod refresh;
 mod signup;
 
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::constants::MAX_TOKEN_BYTES;
 
+pub use changes::changes;
 pub use health::health;
+pub use instances::{create_instance, delete_instance, list_instances, rename_instance};
 pub use login::login;
 pub use logout::logout;
 pub use me::me;
+pub use members::{add_member, list_members, remove_member, set_member_role};
 pub use refresh::refresh;
 pub use signup::signup;
 
@@ -23,7 +30,7 @@ use crate::error::ApiError;
 use crate::extract::{Fields, RequestBody};
 use crate::startup::AppState;
 use crate::storage::{NewSession, User};
-use crate::tokens::{issue_access_token, NewRefreshToken};
+use crate::tokens::NewRefreshToken;
 
 /// `{"success":true,"user":{...},"accessToken","refreshToken"}`.
 #[derive(Serialize)]
@@ -98,28 +105,55 @@ pub fn refresh_expiry_ms(state: &AppState, now: DateTime<Utc>) -> i64 {
 }
 
 /// The success body: a fresh access token for `session_id` plus the given refresh token.
-pub fn auth_response(
+pub async fn auth_response(
     state: &AppState,
     user: User,
     session_id: &str,
     refresh_token: String,
     now: DateTime<Utc>,
 ) -> Result<Json<AuthResponse>, ApiError> {
-    let access_token = issue_access_token(
-        &state.jwt,
-        &user.id,
-        &user.email,
-        session_id,
-        state.config.common.access_token_ttl,
-        now,
-    )
-    .map_err(ApiError::internal)?;
+    let access_token = issue_access_token(state, &user, session_id, now).await?;
     Ok(Json(AuthResponse {
         success: true,
         user,
         access_token,
         refresh_token,
     }))
+}
+
+/// Signs an access token for `user` in `session_id` carrying every membership (`mem`)
+/// and the change-feed head they reflect (`mv`), read head first (see
+/// [`crate::storage::AuthStore::token_memberships`]).
+async fn issue_access_token(
+    state: &AppState,
+    user: &User,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> Result<String, ApiError> {
+    let (mv, mem) = state.store.token_memberships(&user.id).await?;
+    let mut claims = state.jwt.access_claims(
+        &user.id,
+        &user.email,
+        session_id,
+        state.config.common.access_token_ttl,
+        now,
+    );
+    claims.mem = mem;
+    claims.mv = mv;
+    let token = state
+        .jwt
+        .sign_access_token(&claims)
+        .map_err(ApiError::internal)?;
+    if token.len() > MAX_TOKEN_BYTES {
+        // Only possible when AUTH_MAX_INSTANCES_PER_USER was lowered below what some
+        // user already has: every verifier would refuse the token, so fail loudly here.
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "access token of {} bytes with {} memberships exceeds {MAX_TOKEN_BYTES} bytes",
+            token.len(),
+            claims.mem.len()
+        )));
+    }
+    Ok(token)
 }
 
 /// Records the acting user on the request span.

@@ -3,7 +3,8 @@
 //! The presented token is exchanged for a new one in the same session and dies. A token
 //! that was already rotated is reuse (a stolen copy, or a client replaying): it fails and
 //! the whole session is revoked, so the successor dies too. Unknown, revoked or reused:
-//! `INVALID_TOKEN`; past its lifetime: `TOKEN_EXPIRED`.
+//! `INVALID_TOKEN`; past its lifetime: `TOKEN_EXPIRED`. The new access token carries the
+//! current memberships, so a member added since the last token can open its store now.
 
 use axum::extract::State;
 use axum::Json;
@@ -54,13 +55,18 @@ pub async fn refresh(
         // Another request rotated it (or logout revoked it) since we read it.
         return Err(revoke_for_reuse(&state, &record.session_id, now).await);
     }
+    // Invites that waited for room (instance limit) or arrived since login.
+    state
+        .store
+        .claim_invites(&record.user_id, &record.email, now)
+        .await?;
     let user = state
         .store
         .find_user(&record.user_id)
         .await?
         .ok_or(ApiError::InvalidToken)?;
     tracing::info!(session_id = %record.session_id, "refresh token rotated");
-    auth_response(&state, user, &record.session_id, next.token, now)
+    auth_response(&state, user, &record.session_id, next.token, now).await
 }
 
 async fn revoke_for_reuse(

@@ -34,5 +34,5 @@ pub async fn signup(
         .await?;
     record_user(&user.id);
     tracing::info!(session_id = %start.session.id, "user signed up");
-    auth_response(&state, user, &start.session.id, start.refresh_token, now)
+    auth_response(&state, user, &start.session.id, start.refresh_token, now).await
 }

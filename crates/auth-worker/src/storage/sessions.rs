@@ -3,12 +3,15 @@
 //! A session is created at signup or login with its first token. `/refresh` marks the
 //! presented token rotated and adds its successor to the same session, in one
 //! transaction guarded by `rotated_at IS NULL`, so two concurrent refreshes of one token
-//! cannot both succeed. Revoking a session kills every token in it.
+//! cannot both succeed. Revoking a session kills every token in it and records a
+//! `session_revoked` change for the sync nodes.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Row as _, Sqlite, Transaction};
 
-use super::{iso, AuthStore, StoreError};
+use shared::change_feed::Change;
+
+use super::{changes, iso, AuthStore, StoreError};
 
 /// A session to create, with its first refresh token (hash only).
 #[derive(Debug, Clone)]
@@ -138,22 +141,17 @@ impl AuthStore {
         Ok(RotateOutcome::Rotated)
     }
 
-    /// Revokes a session (no-op if already revoked). `reason` is recorded for audits.
+    /// Revokes a session (no-op if already revoked) and, when it was live, records
+    /// `session_revoked` in the same transaction. `reason` is recorded for audits.
     pub async fn revoke_session(
         &self,
         session_id: &str,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
-             WHERE id = ? AND revoked_at IS NULL",
-        )
-        .bind(iso(now))
-        .bind(reason)
-        .bind(session_id)
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.begin_write().await?;
+        let seq = Self::revoke_in(&mut tx, session_id, reason, now).await?;
+        self.commit(tx, seq).await?;
         Ok(())
     }
 
@@ -164,18 +162,44 @@ impl AuthStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let session: Option<String> =
             sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = ?")
                 .bind(token_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
-        match session {
-            Some(session_id) => {
-                self.revoke_session(&session_id, reason, now).await?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let Some(session_id) = session else {
+            return Ok(false);
+        };
+        let seq = Self::revoke_in(&mut tx, &session_id, reason, now).await?;
+        self.commit(tx, seq).await?;
+        Ok(true)
+    }
+
+    /// Marks the session revoked; the change's sequence number if it was live.
+    async fn revoke_in(
+        tx: &mut Transaction<'static, Sqlite>,
+        session_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, StoreError> {
+        let user_id: Option<String> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
+             WHERE id = ? AND revoked_at IS NULL RETURNING user_id",
+        )
+        .bind(iso(now))
+        .bind(reason)
+        .bind(session_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        let change = Change::SessionRevoked {
+            session_id: session_id.to_owned(),
+            user_id,
+        };
+        Ok(Some(changes::record(tx, &change, now).await?))
     }
 
     /// Whether `session_id` exists for `user_id` and has not been revoked.

@@ -1,9 +1,11 @@
-//! Users and their instances.
+//! Users, with the instances they are members of.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row as _;
 
+use super::instances::{instances_of, Instance};
+use super::members::claim_invites_in;
 use super::{is_unique_violation, iso, AuthStore, NewSession, StoreError};
 use crate::domain::Email;
 
@@ -15,18 +17,8 @@ pub const DEFAULT_INSTANCE_NAME: &str = "Personal Workspace";
 pub struct User {
     pub id: String,
     pub email: String,
+    /// Every instance the user is a member of, with the role.
     pub instances: Vec<Instance>,
-}
-
-/// One of a user's instances (workspaces), camelCase on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Instance {
-    pub id: String,
-    pub name: String,
-    pub created_at: String,
-    pub last_accessed_at: String,
-    pub is_default: bool,
 }
 
 /// What a login needs to check a password. Deliberately not `Debug`: it holds the hash.
@@ -57,8 +49,9 @@ impl AuthStore {
         }))
     }
 
-    /// Creates the user, its default instance and its first session in one transaction.
-    /// A taken email (also when another signup wins a race) is `EmailTaken`.
+    /// Creates the user, its default instance (the user as owner), its first session, and
+    /// claims the email's pending invites, in one transaction. A taken email (also when
+    /// another signup wins a race) is `EmailTaken`.
     pub async fn create_user(
         &self,
         email: &Email,
@@ -67,13 +60,7 @@ impl AuthStore {
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let user_id = uuid::Uuid::new_v4().to_string();
-        let instance = Instance {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: DEFAULT_INSTANCE_NAME.to_owned(),
-            created_at: iso(now),
-            last_accessed_at: iso(now),
-            is_default: true,
-        };
+        let instance_id = uuid::Uuid::new_v4().to_string();
         let mut tx = self.pool.begin().await?;
         // First statement writes, so the transaction takes the write lock up front.
         sqlx::query(
@@ -94,27 +81,44 @@ impl AuthStore {
                 StoreError::Database(e)
             }
         })?;
+        sqlx::query("INSERT INTO instances (id, created_by, name, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&instance_id)
+            .bind(&user_id)
+            .bind(DEFAULT_INSTANCE_NAME)
+            .bind(iso(now))
+            .execute(&mut *tx)
+            .await?;
+        // No change is recorded for it: no token of this user exists yet, and the first
+        // one carries the membership.
         sqlx::query(
-            "INSERT INTO instances (id, user_id, name, is_default, created_at, last_accessed_at) \
-             VALUES (?, ?, ?, 1, ?, ?)",
+            "INSERT INTO memberships (instance_id, user_id, role, is_default, created_at, last_accessed_at) \
+             VALUES (?, ?, 'owner', 1, ?, ?)",
         )
-        .bind(&instance.id)
+        .bind(&instance_id)
         .bind(&user_id)
-        .bind(&instance.name)
-        .bind(&instance.created_at)
-        .bind(&instance.last_accessed_at)
+        .bind(iso(now))
+        .bind(iso(now))
         .execute(&mut *tx)
         .await?;
+        let claimed = claim_invites_in(
+            &mut tx,
+            &user_id,
+            email.as_str(),
+            self.limits.max_instances_per_user,
+            now,
+        )
+        .await?;
         Self::insert_session(&mut tx, &user_id, session, now).await?;
-        tx.commit().await?;
+        let instances = instances_of(&mut tx, &user_id).await?;
+        self.commit(tx, claimed).await?;
         Ok(User {
             id: user_id,
             email: email.as_str().to_owned(),
-            instances: vec![instance],
+            instances,
         })
     }
 
-    /// The user with its instances, default first.
+    /// The user with every instance it is a member of, default first.
     pub async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
         let Some(row) = sqlx::query("SELECT id, email FROM users WHERE id = ?")
             .bind(user_id)
@@ -123,22 +127,8 @@ impl AuthStore {
         else {
             return Ok(None);
         };
-        let instances = sqlx::query(
-            "SELECT id, name, created_at, last_accessed_at, is_default FROM instances \
-             WHERE user_id = ? ORDER BY is_default DESC, created_at, id",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|row| Instance {
-            id: row.get("id"),
-            name: row.get("name"),
-            created_at: row.get("created_at"),
-            last_accessed_at: row.get("last_accessed_at"),
-            is_default: row.get::<i64, _>("is_default") != 0,
-        })
-        .collect();
+        let mut conn = self.pool.acquire().await?;
+        let instances = instances_of(&mut conn, user_id).await?;
         Ok(Some(User {
             id: row.get("id"),
             email: row.get("email"),

@@ -25,7 +25,7 @@ async fn preflight_answers_204_with_the_spec_headers() {
         assert_eq!(headers["access-control-allow-origin"], "*");
         assert_eq!(
             headers["access-control-allow-methods"],
-            "GET, POST, OPTIONS"
+            "GET, POST, PATCH, DELETE, OPTIONS"
         );
         assert_eq!(
             headers["access-control-allow-headers"],

@@ -44,7 +44,8 @@ async fn login_token_verifies_with_shared_and_carries_every_claim() {
         .claims;
     assert_ne!(signup_claims.sid, claims.sid);
     assert_ne!(signup_claims.jti, claims.jti);
-    // The raw payload has exactly the SPEC's claims, spelled as the frontend reads them.
+    // The raw payload has exactly the SPEC's claims, spelled as the frontend reads them,
+    // plus the memberships (`mem`) and their version (`mv`).
     let payload = token.split('.').nth(1).expect("payload segment");
     let payload = base64_url_decode(payload);
     let payload: serde_json::Value = serde_json::from_slice(&payload).unwrap();
@@ -55,10 +56,14 @@ async fn login_token_verifies_with_shared_and_carries_every_claim() {
         .map(String::as_str)
         .collect();
     let expected: HashSet<&str> = [
-        "sub", "userId", "email", "iat", "exp", "iss", "jti", "sid", "typ",
+        "sub", "userId", "email", "iat", "exp", "iss", "jti", "sid", "typ", "mem", "mv",
     ]
     .into();
     assert_eq!(keys, expected);
+    // The memberships: the default instance, as owner.
+    let default_instance = str_field(&signup, "/user/instances/0/id");
+    assert_eq!(payload["mem"], serde_json::json!({ default_instance: "owner" }));
+    assert!(payload["mv"].is_u64(), "{payload}");
     app.stop().await;
 }
 
