@@ -1,7 +1,8 @@
 //! `dev-stack`: runs auth-worker and sync-worker in one process for local development.
 //!
 //! Both services read the same `.dev.vars`/environment; the keys that must differ between
-//! them (`PORT`, `DATABASE_URL`) come from this launcher's flags instead. Each service
+//! them (`PORT`, `DATABASE_URL`) come from this launcher's flags instead, and the sync
+//! worker's `AUTH_URL` points at the auth worker started here (unless set). Each service
 //! keeps its own binary for production.
 
 use std::path::PathBuf;
@@ -50,6 +51,16 @@ async fn main() -> anyhow::Result<()> {
         .or_else(|| Some(PathBuf::from("web/dist")).filter(|dir| dir.is_dir()));
     if let Some(dir) = &static_dir {
         sync_vars.set("STATIC_DIR", dir.display().to_string());
+    }
+    // The sync worker follows this auth worker's change feed (revocations, memberships).
+    if sync_vars.get("AUTH_URL").is_none() {
+        let host = match auth_vars.get(env::HOST) {
+            None | Some("0.0.0.0") => "127.0.0.1".to_owned(),
+            Some("::") => "[::1]".to_owned(),
+            Some(host) if host.contains(':') => format!("[{host}]"),
+            Some(host) => host.to_owned(),
+        };
+        sync_vars.set("AUTH_URL", format!("http://{host}:{}", args.auth_port));
     }
 
     let auth_config =

@@ -17,4 +17,4 @@ pub use access::{Memberships, Role};
 pub use config::{CommonConfig, ConfigError, Environment, Vars};
 pub use error::AuthErrorCode;
 pub use jwt::{AccessClaims, JwtKeys, ServiceClaims, TokenError, VerifiedToken};
-pub use payload::SyncPayload;
+pub use payload::{PayloadError, SyncPayload};

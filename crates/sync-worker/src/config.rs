@@ -18,6 +18,12 @@
 //! | `DB_GROUP_MAX_BATCHES` / `DB_GROUP_MAX_EVENTS` | `256` / `20000` | most pushes / events committed in one group transaction |
 //! | `DB_BUSY_TIMEOUT_SECONDS` | `5` | how long SQLite waits for a lock held by another process |
 //! | `SHUTDOWN_GRACE_SECONDS` | `10` | how long shutdown waits for in-flight pushes before closing |
+//! | `STORE_ACCESS` | `members` | `members`: a token opens only the stores of its instances; `any-user`: any valid token opens any store (unsafe for multi-tenant data) |
+//! | `AUTH_URL` | unset | auth-worker base URL whose change feed carries revocations; unset: grace period suspended |
+//! | `AUTH_FEED_WAIT_SECONDS` | `25` | long-poll wait asked of the feed (at most 30) |
+//! | `AUTH_FEED_RETRY_MAX_SECONDS` | `10` | longest pause between retries while the feed is unreachable |
+//! | `AUTH_FEED_STARTUP_WAIT_SECONDS` | `3` | how long a connect right after start waits for the first feed sync |
+//! | `ADMIN_MAX_FAILURES` | `5` | wrong admin secrets one connection may send; the next closes it (1008) |
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,6 +52,60 @@ pub mod env {
     pub const DB_GROUP_MAX_BATCHES: &str = "DB_GROUP_MAX_BATCHES";
     pub const DB_GROUP_MAX_EVENTS: &str = "DB_GROUP_MAX_EVENTS";
     pub const DB_BUSY_TIMEOUT_SECONDS: &str = "DB_BUSY_TIMEOUT_SECONDS";
+    pub const STORE_ACCESS: &str = "STORE_ACCESS";
+    pub const AUTH_URL: &str = "AUTH_URL";
+    pub const AUTH_FEED_WAIT_SECONDS: &str = "AUTH_FEED_WAIT_SECONDS";
+    pub const AUTH_FEED_RETRY_MAX_SECONDS: &str = "AUTH_FEED_RETRY_MAX_SECONDS";
+    pub const AUTH_FEED_STARTUP_WAIT_SECONDS: &str = "AUTH_FEED_STARTUP_WAIT_SECONDS";
+    pub const ADMIN_MAX_FAILURES: &str = "ADMIN_MAX_FAILURES";
+}
+
+/// `STORE_ACCESS`: who may open which store when `REQUIRE_AUTH=true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreAccess {
+    /// A store id is an instance id; only its members open it (the default).
+    Members,
+    /// Any valid access token opens any store, as an editor unless its `mem` claim
+    /// names the store. For apps that manage store ids themselves; unsafe for
+    /// multi-tenant data.
+    AnyUser,
+}
+
+impl std::str::FromStr for StoreAccess {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "members" => Ok(Self::Members),
+            "any-user" => Ok(Self::AnyUser),
+            other => Err(format!("expected members or any-user, got {other:?}")),
+        }
+    }
+}
+
+/// How this node follows auth-worker's change feed (revocations, memberships).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedConfig {
+    /// auth-worker's base URL (`http://127.0.0.1:8788`), without a trailing slash.
+    /// `None`: no feed; the node never counts it as live.
+    pub auth_url: Option<String>,
+    /// Long-poll wait asked of the feed.
+    pub wait: Duration,
+    /// Longest pause between retries while the feed is unreachable.
+    pub retry_max: Duration,
+    /// How long a connect waits for the first sync after start.
+    pub startup_wait: Duration,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        Self {
+            auth_url: None,
+            wait: Duration::from_secs(25),
+            retry_max: Duration::from_secs(10),
+            startup_wait: Duration::from_secs(3),
+        }
+    }
 }
 
 /// Every limit of the sync worker, each explicit and configurable.
@@ -72,6 +132,8 @@ pub struct SyncLimits {
     pub write_timeout: Duration,
     /// Shutdown waits at most this long for in-flight pushes.
     pub shutdown_grace: Duration,
+    /// Wrong admin secrets tolerated per connection; the next one closes it (1008).
+    pub admin_max_failures: u32,
 }
 
 impl Default for SyncLimits {
@@ -87,6 +149,7 @@ impl Default for SyncLimits {
             ws_buffer_bytes: 4096,
             write_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            admin_max_failures: 5,
         }
     }
 }
@@ -103,6 +166,10 @@ pub struct SyncConfig {
     pub limits: SyncLimits,
     /// Event-log tuning and limits (read pool, writer queue, group commit size).
     pub storage: SqliteOptions,
+    /// Who may open which store (with `REQUIRE_AUTH=true`).
+    pub store_access: StoreAccess,
+    /// The auth change feed this node follows.
+    pub feed: FeedConfig,
 }
 
 impl SyncConfig {
@@ -140,6 +207,13 @@ impl SyncConfig {
             ws_buffer_bytes: at_least(vars, env::WS_BUFFER_BYTES, defaults.ws_buffer_bytes, 512)?,
             write_timeout: vars.seconds(env::WRITE_TIMEOUT_SECONDS, defaults.write_timeout)?,
             shutdown_grace: vars.seconds(env::SHUTDOWN_GRACE_SECONDS, defaults.shutdown_grace)?,
+            admin_max_failures: u32::try_from(at_least(
+                vars,
+                env::ADMIN_MAX_FAILURES,
+                defaults.admin_max_failures as usize,
+                1,
+            )?)
+            .map_err(|_| ConfigError::new(env::ADMIN_MAX_FAILURES, "too large"))?,
         };
         Ok(Self {
             common,
@@ -156,8 +230,46 @@ impl SyncConfig {
             static_dir: vars.get(env::STATIC_DIR).map(PathBuf::from),
             limits,
             storage: storage_options(vars)?,
+            store_access: vars.parse_or(env::STORE_ACCESS, StoreAccess::Members)?,
+            feed: feed_config(vars)?,
         })
     }
+}
+
+fn feed_config(vars: &Vars) -> Result<FeedConfig, ConfigError> {
+    let defaults = FeedConfig::default();
+    let auth_url = match vars.get(env::AUTH_URL) {
+        None => None,
+        Some(raw) => {
+            let url = raw.trim_end_matches('/');
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            if rest.is_none_or(|host| host.is_empty() || host.contains(char::is_whitespace)) {
+                return Err(ConfigError::new(
+                    env::AUTH_URL,
+                    format!("{raw:?} is not an http(s) base URL"),
+                ));
+            }
+            Some(url.to_owned())
+        }
+    };
+    let wait = vars.seconds(env::AUTH_FEED_WAIT_SECONDS, defaults.wait)?;
+    if wait > shared::change_feed::MAX_WAIT {
+        return Err(ConfigError::new(
+            env::AUTH_FEED_WAIT_SECONDS,
+            format!(
+                "must be at most {} (the feed's longest wait)",
+                shared::change_feed::MAX_WAIT.as_secs()
+            ),
+        ));
+    }
+    Ok(FeedConfig {
+        auth_url,
+        wait,
+        retry_max: vars.seconds(env::AUTH_FEED_RETRY_MAX_SECONDS, defaults.retry_max)?,
+        startup_wait: vars.seconds(env::AUTH_FEED_STARTUP_WAIT_SECONDS, defaults.startup_wait)?,
+    })
 }
 
 fn storage_options(vars: &Vars) -> Result<SqliteOptions, ConfigError> {
@@ -202,6 +314,36 @@ mod tests {
         assert_eq!(cfg.limits, SyncLimits::default());
         assert_eq!(cfg.limits.max_frame_bytes, 1 << 20);
         assert_eq!(cfg.limits.pull_chunk, 100);
+        assert_eq!(cfg.store_access, StoreAccess::Members);
+        assert_eq!(cfg.feed, FeedConfig::default());
+        assert_eq!(cfg.limits.admin_max_failures, 5);
+    }
+
+    #[test]
+    fn access_and_feed_keys() {
+        let cfg = SyncConfig::from_vars(&Vars::from_pairs([
+            ("STORE_ACCESS", "any-user"),
+            ("AUTH_URL", "http://127.0.0.1:8788/"),
+            ("AUTH_FEED_WAIT_SECONDS", "2"),
+            ("ADMIN_MAX_FAILURES", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.store_access, StoreAccess::AnyUser);
+        assert_eq!(cfg.feed.auth_url.as_deref(), Some("http://127.0.0.1:8788"));
+        assert_eq!(cfg.feed.wait, Duration::from_secs(2));
+        assert_eq!(cfg.limits.admin_max_failures, 3);
+        for (key, value) in [
+            ("STORE_ACCESS", "everyone"),
+            ("AUTH_URL", "127.0.0.1:8788"),
+            ("AUTH_URL", "http://"),
+            ("AUTH_FEED_WAIT_SECONDS", "31"),
+            ("AUTH_FEED_RETRY_MAX_SECONDS", "0"),
+            ("ADMIN_MAX_FAILURES", "-1"),
+            ("ADMIN_MAX_FAILURES", "0"),
+        ] {
+            let err = SyncConfig::from_vars(&Vars::from_pairs([(key, value)])).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+        }
     }
 
     #[test]

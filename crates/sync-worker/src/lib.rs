@@ -3,13 +3,17 @@
 //! A WebSocket on any path ending in `/websocket` (`?storeId=...&payload=...`), admitted
 //! by the JWT decision table of [`connect::auth`], speaking the protocol of
 //! [`protocol`] (see `PROTOCOL.md`), with per-store [`hub`]s in front of a durable
-//! [`storage::EventLog`].
+//! [`storage::EventLog`]. Store access follows the token's memberships and the auth
+//! change feed ([`connect::access`], [`revocation`]).
 
 pub mod config;
 pub mod connect;
 pub mod connection;
+pub mod events_api;
 pub mod hub;
+pub mod identity;
 pub mod protocol;
+pub mod revocation;
 pub mod routes;
 pub mod storage;
 
@@ -26,7 +30,9 @@ use tokio_util::task::TaskTracker;
 pub use config::{SyncConfig, SyncLimits};
 pub use routes::router;
 
+use connect::access::AccessRules;
 use connect::AuthSettings;
+use revocation::Revocations;
 use hub::{HubLimits, Hubs};
 use storage::sqlite::SqliteEventLog;
 use storage::EventLog;
@@ -41,6 +47,8 @@ pub struct AppInner {
     pub auth: AuthSettings,
     pub log: Arc<dyn EventLog>,
     pub hubs: Hubs,
+    /// Feed knowledge and the registry of open sockets.
+    pub revocations: Arc<Revocations>,
     /// Cancelled when the server starts shutting down; every connection watches it.
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for them.
@@ -64,8 +72,20 @@ impl AppState {
                 pipeline_depth: config.limits.store_pipeline_depth,
             },
         );
+        let revocations = Arc::new(Revocations::new(
+            AccessRules {
+                require_auth: config.common.require_auth,
+                store_access: config.store_access,
+            },
+            config.feed.clone(),
+            shared::change_feed::retention(
+                config.common.access_token_ttl,
+                config.common.grace_period,
+            ),
+        ));
         Self(Arc::new(AppInner {
             auth: AuthSettings::from_common(&config.common),
+            revocations,
             config,
             log,
             hubs,
@@ -74,6 +94,34 @@ impl AppState {
             next_connection_id: AtomicU64::new(1),
         }))
     }
+}
+
+/// Starts following the change feed when auth is enforced, or says why not.
+fn start_feed(state: &AppState) {
+    let common = &state.config.common;
+    if !common.require_auth {
+        return;
+    }
+    if common.require_auth && state.config.store_access == config::StoreAccess::AnyUser {
+        tracing::warn!(
+            "STORE_ACCESS=any-user: any valid token opens any store; unsafe for multi-tenant data"
+        );
+    }
+    if state.config.feed.auth_url.is_none() {
+        tracing::warn!(
+            "AUTH_URL is not set: revocations (logout, removal, deletion) do not reach this node, \
+             and the grace period is suspended (only unexpired access tokens open sockets)"
+        );
+        return;
+    }
+    let task = revocation::poller::run(
+        state.revocations.clone(),
+        state.hubs.clone(),
+        common.jwt_keys(),
+        state.config.feed.clone(),
+        state.shutdown.clone(),
+    );
+    state.tracker.spawn(task);
 }
 
 /// Opens the event log, serves on `listener` until `shutdown` completes, then: stops
@@ -93,6 +141,7 @@ pub async fn run(
     let grace = config.limits.shutdown_grace;
     let state = AppState::new(config, log.clone());
     let app = router(state.clone());
+    start_feed(&state);
 
     tracing::info!(
         "listening on {}",

@@ -1,6 +1,7 @@
 //! HTTP routes: `GET /` (a one-line description, or the static app's `index.html`),
-//! the WebSocket upgrade on any path ending in `/websocket`, optional static files, and
-//! CORS (preflight answered by the CORS layer).
+//! the WebSocket upgrade on any path ending in `/websocket`, `GET
+//! /stores/{storeId}/events` ([`crate::events_api`]), optional static files, and CORS
+//! (preflight answered by the CORS layer).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route("/", get(|| async { DESCRIPTION }));
     }
     router
+        .route("/stores/{store_id}/events", get(crate::events_api::list))
         .fallback(fallback)
         .layer(cors(&state.config.common.cors_allowed_origins))
         .with_state(state)

@@ -9,6 +9,10 @@
 //! | `serverBypass` = SERVER_BYPASS_TOKEN | `server-internal` | `server-internal` |
 //! | none | dev user | `TOKEN_MISSING` |
 //! | anything else | dev user (warning) | `TOKEN_INVALID` |
+//!
+//! This table only says who the token proves; whether that user may open the store,
+//! and whether a revocation or a feed outage overrides the grace period, is decided
+//! next by [`super::access::authorize`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,34 +21,39 @@ use chrono::{DateTime, Utc};
 use http::StatusCode;
 use shared::constants::{DEV_USER_ID, INSECURE_DEV_TOKEN, SERVER_INTERNAL_ID};
 use shared::secret::{optional_secret_matches, Secret};
-use shared::{CommonConfig, JwtKeys, SyncPayload};
+use shared::{CommonConfig, JwtKeys, Memberships, SyncPayload};
 
-/// How a connection was admitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdentityKind {
-    /// A verified access token (possibly within the grace period).
-    Jwt,
-    /// The development fallback user.
-    Dev,
-    /// The server bypass token.
-    ServerBypass,
-}
+pub use crate::identity::IdentityKind;
 
-/// Who a connection acts as; `user_id` is recorded as `pushed_by` on its events.
+/// What a token (or its absence) proves, before the store is considered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub struct Credential {
     pub user_id: Arc<str>,
     /// The access token's `sid` (the session it was issued for).
     pub session_id: Option<Arc<str>>,
     pub kind: IdentityKind,
+    /// For [`IdentityKind::Jwt`]: what the token says about memberships and expiry.
+    pub grant: Option<TokenGrant>,
 }
 
-impl Identity {
+/// The parts of a verified access token the access rules need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    /// The `mem` claim: instance id -> role at issue time.
+    pub memberships: Memberships,
+    /// The `mv` claim: feed changes with a higher `seq` override `memberships`.
+    pub membership_version: u64,
+    /// Admitted only thanks to the grace period.
+    pub expired: bool,
+}
+
+impl Credential {
     fn dev() -> Self {
         Self {
             user_id: DEV_USER_ID.into(),
             session_id: None,
             kind: IdentityKind::Dev,
+            grant: None,
         }
     }
 }
@@ -74,7 +83,7 @@ impl Rejection {
         }
     }
 
-    /// Reserved for per-store authorization (403).
+    /// The token is fine but its user may not open this store (403).
     pub fn forbidden_store() -> Self {
         Self {
             status: StatusCode::FORBIDDEN,
@@ -109,13 +118,14 @@ pub fn decide(
     payload: Option<&SyncPayload>,
     settings: &AuthSettings,
     now: DateTime<Utc>,
-) -> Result<Identity, Rejection> {
+) -> Result<Credential, Rejection> {
     let bypass = payload.and_then(|p| p.server_bypass.as_deref());
     if optional_secret_matches(settings.server_bypass_token.as_ref(), bypass) {
-        return Ok(Identity {
+        return Ok(Credential {
             user_id: SERVER_INTERNAL_ID.into(),
             session_id: None,
             kind: IdentityKind::ServerBypass,
+            grant: None,
         });
     }
     let strict = settings.require_auth;
@@ -126,7 +136,7 @@ pub fn decide(
                 "Authentication required",
             ))
         } else {
-            Ok(Identity::dev())
+            Ok(Credential::dev())
         };
     };
     if token == INSECURE_DEV_TOKEN {
@@ -136,7 +146,7 @@ pub fn decide(
                 "Legacy token not allowed in production",
             ))
         } else {
-            Ok(Identity::dev())
+            Ok(Credential::dev())
         };
     }
     match settings.keys.verify_access_token_at(token, now) {
@@ -147,10 +157,17 @@ pub fn decide(
                     "accepting an expired access token within the grace period"
                 );
             }
-            Ok(Identity {
-                user_id: verified.claims.sub.into(),
-                session_id: Some(verified.claims.sid.into()),
+            let expired = verified.is_expired();
+            let claims = verified.claims;
+            Ok(Credential {
+                user_id: claims.sub.into(),
+                session_id: Some(claims.sid.into()),
                 kind: IdentityKind::Jwt,
+                grant: Some(TokenGrant {
+                    memberships: claims.mem,
+                    membership_version: claims.mv,
+                    expired,
+                }),
             })
         }
         Ok(_) if strict => Err(Rejection::unauthorized(
@@ -161,7 +178,7 @@ pub fn decide(
             tracing::warn!(
                 "access token expired beyond the grace period: connecting as the dev user"
             );
-            Ok(Identity::dev())
+            Ok(Credential::dev())
         }
         Err(_) if strict => Err(Rejection::unauthorized(
             "TOKEN_INVALID",
@@ -169,7 +186,7 @@ pub fn decide(
         )),
         Err(error) => {
             tracing::warn!(%error, "invalid token: connecting as the dev user (development mode)");
-            Ok(Identity::dev())
+            Ok(Credential::dev())
         }
     }
 }

@@ -53,7 +53,7 @@ fn kinds(s: &AuthSettings) -> Vec<(&'static str, Option<SyncPayload>)> {
     ]
 }
 
-fn outcome(r: &Result<Identity, Rejection>) -> (String, &'static str) {
+fn outcome(r: &Result<Credential, Rejection>) -> (String, &'static str) {
     match r {
         Ok(id) => (id.user_id.to_string(), "ok"),
         Err(rej) => (format!("{} {}", rej.status.as_u16(), rej.message), rej.code),

@@ -1,6 +1,7 @@
 //! The upgrade route: `storeId` and `payload` parsing, the auth decision, and the
 //! rejection (as a plain HTTP response) or the upgrade with small per-socket buffers.
 
+pub mod access;
 pub mod auth;
 
 use std::sync::atomic::Ordering;
@@ -11,12 +12,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
-use shared::SyncPayload;
+use shared::{PayloadError, SyncPayload};
 
 use crate::connection::{self, ConnectionContext};
 use crate::storage::StoreId;
 use crate::AppState;
-pub use auth::{decide, AuthSettings, Identity, IdentityKind, Rejection};
+pub use crate::identity::{Identity, IdentityKind};
+pub use auth::{decide, AuthSettings, Credential, Rejection};
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
@@ -51,18 +53,21 @@ pub fn parse_connect_query(uri: &http::Uri) -> Result<ConnectRequest, Rejection>
         .store_id
         .ok_or_else(|| Rejection::bad_request("storeId is required"))?;
     let store = StoreId::parse(&raw_store).map_err(|e| Rejection::bad_request(e.to_string()))?;
-    let payload =
-        match query.payload.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(raw) => Some(parse_payload(raw).ok_or_else(|| {
-                Rejection::bad_request("payload must be a URI-encoded JSON object")
-            })?),
-        };
+    let payload = match query.payload.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(parse_payload(raw).map_err(|e| Rejection::bad_request(e.to_string()))?),
+    };
     Ok(ConnectRequest { store, payload })
 }
 
-fn parse_payload(raw: &str) -> Option<SyncPayload> {
-    SyncPayload::parse(raw).or_else(|| SyncPayload::parse(&percent_decode(raw)?))
+fn parse_payload(raw: &str) -> Result<SyncPayload, PayloadError> {
+    match SyncPayload::parse_checked(raw) {
+        Err(PayloadError::NotAnObject) => match percent_decode(raw) {
+            Some(decoded) => SyncPayload::parse_checked(&decoded),
+            None => Err(PayloadError::NotAnObject),
+        },
+        other => other,
+    }
 }
 
 /// `decodeURIComponent`: `%XX` sequences to bytes, which must form UTF-8.
@@ -90,10 +95,22 @@ pub async fn websocket(state: AppState, request: Request) -> Response {
         Ok(c) => c,
         Err(rejection) => return rejection.into_response(),
     };
-    let identity = match decide(connect.payload.as_ref(), &state.auth, Utc::now()) {
-        Ok(identity) => identity,
+    let credential = match decide(connect.payload.as_ref(), &state.auth, Utc::now()) {
+        Ok(credential) => credential,
         Err(rejection) => {
             tracing::info!(store = %connect.store, code = rejection.code, "connect rejected");
+            return rejection.into_response();
+        }
+    };
+    if credential.kind == IdentityKind::Jwt {
+        state.revocations.wait_first_sync().await;
+    }
+    let id = state.next_connection_id.fetch_add(1, Ordering::Relaxed);
+    let (identity, registration) = match state.revocations.admit(&credential, &connect.store, id)
+    {
+        Ok(admitted) => admitted,
+        Err(rejection) => {
+            tracing::info!(store = %connect.store, user = %credential.user_id, code = rejection.code, "connect refused");
             return rejection.into_response();
         }
     };
@@ -111,12 +128,12 @@ pub async fn websocket(state: AppState, request: Request) -> Response {
         tracing::debug!(store = %connect.store, "connection admitted as the development user");
     }
     let limits = &state.config.limits;
-    let id = state.next_connection_id.fetch_add(1, Ordering::Relaxed);
     let token = state.tracker.token();
     let context = ConnectionContext {
         state: state.clone(),
         store: connect.store,
         identity,
+        registration,
         id,
     };
     upgrade
@@ -158,6 +175,7 @@ mod tests {
             "storeId=",
             "storeId=s&payload=nope",
             "storeId=s&payload=%5B1%5D",
+            "storeId=s&payload=%7B%22a%22%3A1%2C%22a%22%3A2%7D",
         ] {
             let r = parse(q).unwrap_err();
             assert_eq!(r.status, http::StatusCode::BAD_REQUEST, "{q}");

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use axum::extract::ws::Message;
 use shared::secret::optional_secret_matches;
+use shared::Role;
 
 use super::pull::{pull_worker, PullRequest, PullShape, MAX_QUEUED_PULLS};
 use super::Connection;
+use crate::identity::IdentityKind;
 use crate::protocol::{
     decode_client_message, encode_server_message, ClientMessage, ServerMessage, UNKNOWN_REQUEST_ID,
 };
@@ -18,6 +20,12 @@ fn error(request_id: &str, message: &str) -> Option<String> {
         request_id,
         message,
     }))
+}
+
+/// Whether a connection may send admin messages at all (the secret is checked after):
+/// internal services always, anyone in development, otherwise only the store's owners.
+pub(crate) fn admin_allowed(require_auth: bool, kind: IdentityKind, role: Role) -> bool {
+    kind == IdentityKind::ServerBypass || !require_auth || role.is_owner()
 }
 
 /// `durableObjectId` of admin info: a stable id naming this store on this server
@@ -54,6 +62,9 @@ impl Connection {
             ClientMessage::Ping => Some(encode_server_message(&ServerMessage::Pong)),
             ClientMessage::PullReq { request_id, cursor } => self.start_pull(request_id, cursor),
             ClientMessage::PushReq { request_id, batch } => {
+                if !self.role().can_push() {
+                    return error(&request_id, "Forbidden: viewers cannot push to this store");
+                }
                 let limits = &self.ctx.state.config.limits;
                 if batch.len() > limits.max_push_batch {
                     let message = format!(
@@ -91,8 +102,8 @@ impl Connection {
                 request_id,
                 admin_secret,
             } => {
-                if !self.admin_secret_matches(&admin_secret) {
-                    return error(&request_id, "Invalid admin secret");
+                if let Some(refusal) = self.refuse_admin(&request_id, &admin_secret) {
+                    return Some(refusal);
                 }
                 if self
                     .hub
@@ -110,8 +121,8 @@ impl Connection {
                 request_id,
                 admin_secret,
             } => {
-                if !self.admin_secret_matches(&admin_secret) {
-                    return error(&request_id, "Invalid admin secret");
+                if let Some(refusal) = self.refuse_admin(&request_id, &admin_secret) {
+                    return Some(refusal);
                 }
                 let id = store_object_id(self.ctx.store.as_str());
                 Some(encode_server_message(&ServerMessage::AdminInfoRes {
@@ -122,13 +133,39 @@ impl Connection {
         }
     }
 
-    fn admin_secret_matches(&self, presented: &str) -> bool {
-        let configured = self.ctx.state.config.common.admin_secret.as_ref();
-        let ok = optional_secret_matches(configured, Some(presented));
-        if !ok {
-            tracing::warn!("admin request with a wrong or unconfigured secret");
+    /// The connection's current role on its store (lowered live by the change feed).
+    fn role(&self) -> Role {
+        self.ctx.registration.control().role()
+    }
+
+    /// The Error answering an admin request this connection may not make, or `None`.
+    /// Admin needs the server bypass, or (auth enforced) the owner role, and the secret;
+    /// the role is checked first so a non-owner learns nothing about the secret.
+    fn refuse_admin(&mut self, request_id: &str, presented: &str) -> Option<String> {
+        let refuse = |message: &str| encode_server_message(&ServerMessage::Error {
+            request_id,
+            message,
+        });
+        let allowed = admin_allowed(
+            self.ctx.state.config.common.require_auth,
+            self.ctx.identity.kind,
+            self.role(),
+        );
+        if !allowed {
+            return Some(refuse(
+                "Forbidden: admin messages need the owner role on this store",
+            ));
         }
-        ok
+        let configured = self.ctx.state.config.common.admin_secret.as_ref();
+        if optional_secret_matches(configured, Some(presented)) {
+            return None;
+        }
+        self.admin_failures += 1;
+        tracing::warn!(
+            failures = self.admin_failures,
+            "admin request with a wrong or unconfigured secret"
+        );
+        Some(refuse("Invalid admin secret"))
     }
 
     fn start_pull(&mut self, request_id: String, cursor: Option<u64>) -> Option<String> {
@@ -164,6 +201,17 @@ impl Connection {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_needs_bypass_or_owner_when_enforced() {
+        for role in Role::ALL {
+            assert!(admin_allowed(false, IdentityKind::Dev, role));
+            assert!(admin_allowed(true, IdentityKind::ServerBypass, role));
+            assert_eq!(admin_allowed(true, IdentityKind::Jwt, role), role == Role::Owner);
+        }
+    }
+
     #[test]
     fn object_id_is_stable_hex_and_per_store() {
         let a = super::store_object_id("a-b");

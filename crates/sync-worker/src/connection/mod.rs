@@ -10,7 +10,8 @@
 //!
 //! Closes: 1001 on server shutdown (after this connection's pushes are answered), 1013
 //! when the outbound queue overflowed (slow client), 1009 when a message exceeded
-//! `MAX_FRAME_BYTES`.
+//! `MAX_FRAME_BYTES`, 1008 after too many wrong admin secrets, and 4401 / 4403 when the
+//! change feed revokes the session or the user's access to the store.
 
 mod messages;
 mod pull;
@@ -27,6 +28,7 @@ use tracing::Instrument;
 
 use crate::connect::Identity;
 use crate::hub::{ConnHandle, Outbound, StoreHub};
+use crate::revocation::{CloseReason, Registration};
 use crate::storage::StoreId;
 use crate::AppState;
 use pull::{PullChunk, PullRequest};
@@ -39,6 +41,9 @@ pub mod close_code {
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The client did not read fast enough and its outbound queue overflowed.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// Too many wrong admin secrets on one connection.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    pub use crate::revocation::registry::close_code::{ACCESS_REVOKED, SESSION_REVOKED};
 }
 
 /// Everything a connection task starts with.
@@ -46,6 +51,9 @@ pub struct ConnectionContext {
     pub state: AppState,
     pub store: StoreId,
     pub identity: Identity,
+    /// The socket's entry in the node's registry (live role, close orders); removed
+    /// when the connection ends.
+    pub registration: Registration,
     pub id: u64,
 }
 
@@ -75,6 +83,10 @@ enum End {
     Kicked,
     TooBig,
     WriteFailed,
+    /// The change feed revoked this socket's session or access.
+    Revoked(CloseReason),
+    /// Too many wrong admin secrets.
+    AdminAbuse,
 }
 
 struct Connection {
@@ -91,6 +103,8 @@ struct Connection {
     pulling: bool,
     /// `(epoch, head)` of the last completed pull: broadcasts up to it are redundant.
     pulled_through: Option<(u64, u64)>,
+    /// Wrong admin secrets received so far.
+    admin_failures: u32,
 }
 
 impl Connection {
@@ -116,6 +130,7 @@ impl Connection {
             chunks,
             pulling: false,
             pulled_through: None,
+            admin_failures: 0,
         }
     }
 
@@ -123,10 +138,14 @@ impl Connection {
         let (mut sink, mut stream) = socket.split();
         let shutdown = self.ctx.state.shutdown.clone();
         let kick = self.handle.kick.clone();
+        let control = self.ctx.registration.control().clone();
         let end = loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break End::Shutdown,
+                () = control.closed().cancelled() => {
+                    break End::Revoked(control.close_reason().unwrap_or(crate::revocation::registry::ACCESS_REVOKED));
+                }
                 () = kick.cancelled() => break End::Kicked,
                 frame = stream.next() => match frame {
                     None | Some(Ok(Message::Close(_))) => break End::ClientGone,
@@ -143,6 +162,9 @@ impl Connection {
                             if self.write(&mut sink, Message::Text(reply.into())).await.is_err() {
                                 break self.write_failed();
                             }
+                        }
+                        if self.admin_failures >= self.ctx.state.config.limits.admin_max_failures {
+                            break End::AdminAbuse;
                         }
                     }
                 },
@@ -177,6 +199,15 @@ impl Connection {
                 let limit = self.ctx.state.config.limits.max_frame_bytes;
                 let reason = format!("message larger than {limit} bytes");
                 close(&mut sink, close_code::MESSAGE_TOO_BIG, &reason).await;
+            }
+            End::Revoked(reason) => {
+                tracing::info!(code = reason.code, reason = reason.reason, "closing: access revoked by the change feed");
+                close(&mut sink, reason.code, reason.reason).await;
+            }
+            End::AdminAbuse => {
+                tracing::warn!("closing after too many wrong admin secrets");
+                let reason = "too many wrong admin secrets";
+                close(&mut sink, close_code::POLICY_VIOLATION, reason).await;
             }
             End::ClientGone | End::WriteFailed => {}
         }

@@ -55,6 +55,7 @@ enum Outcome {
         result: Result<(), StorageError>,
         events: Arc<[NewEvent]>,
         created_at: DateTime<Utc>,
+        pushed_by: Arc<str>,
     },
     Reset(Result<(), StorageError>),
 }
@@ -153,7 +154,7 @@ impl StoreActor {
                     store: self.shared.store.clone(),
                     events: events.clone(),
                     created_at,
-                    pushed_by,
+                    pushed_by: pushed_by.clone(),
                 };
                 let log = self.log.clone();
                 self.inflight.push_back(Box::pin(async move {
@@ -166,9 +167,23 @@ impl StoreActor {
                             result,
                             events,
                             created_at,
+                            pushed_by,
                         },
                     }
                 }));
+            }
+            Command::Wipe => {
+                self.drain().await;
+                match self.log.reset(&self.shared.store).await {
+                    Ok(()) => {
+                        self.expected_head = Some(0);
+                        self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+                    }
+                    Err(error) => {
+                        self.expected_head = None;
+                        tracing::error!(store = %self.shared.store, %error, "cannot delete the events of a deleted instance");
+                    }
+                }
             }
             Command::Reset { conn, request_id } => {
                 // A reset waits for every pending append, then restarts the sequence.
@@ -258,11 +273,12 @@ impl StoreActor {
                 result: Ok(()),
                 events,
                 created_at,
+                pushed_by,
             } => {
                 reply(ServerMessage::PushAck {
                     request_id: &request_id,
                 });
-                self.broadcast(&request_id, &events, created_at);
+                self.broadcast(&request_id, &events, created_at, &pushed_by);
             }
             Outcome::Appended {
                 result: Err(error),
@@ -293,11 +309,21 @@ impl StoreActor {
     }
 
     /// Encodes the push's `PullRes` once and queues the same bytes for every connection.
-    fn broadcast(&self, request_id: &str, events: &[NewEvent], created_at: DateTime<Utc>) {
+    fn broadcast(
+        &self,
+        request_id: &str,
+        events: &[NewEvent],
+        created_at: DateTime<Utc>,
+        pushed_by: &str,
+    ) {
         let frame = encode_server_message(&ServerMessage::PullRes {
             request_id,
             context: PullContext::Push,
-            batch: PullBatch::Pushed { events, created_at },
+            batch: PullBatch::PushedBy {
+                events,
+                created_at,
+                pushed_by,
+            },
             remaining: 0,
         });
         let frame: axum::extract::ws::Utf8Bytes = frame.into();

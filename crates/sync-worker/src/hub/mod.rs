@@ -77,6 +77,8 @@ pub(crate) enum Command {
         conn: ConnHandle,
         request_id: Arc<str>,
     },
+    /// The store's instance was deleted: delete its events (like a reset, no answer).
+    Wipe,
     /// The last connection left: retire if nothing is pending.
     CheckIdle,
 }
@@ -178,6 +180,26 @@ impl Hubs {
         if subscribers.is_empty() {
             let _ = hub.commands.send(Command::CheckIdle);
         }
+    }
+
+    /// Deletes every event of `store` (its instance was deleted): through its hub when
+    /// one is live, so pending pushes commit first and the reset epoch advances;
+    /// directly otherwise.
+    pub fn wipe(&self, store: &StoreId) {
+        let registry = lock(&self.registry);
+        if let Some(hub) = registry.get(store) {
+            if hub.commands.send(Command::Wipe).is_ok() {
+                return;
+            }
+        }
+        drop(registry);
+        let log = self.log.clone();
+        let store = store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = log.reset(&store).await {
+                tracing::error!(%store, %error, "cannot delete the events of a deleted instance");
+            }
+        });
     }
 
     /// Number of live hubs (for tests and metrics).

@@ -26,14 +26,13 @@ pub fn encode_server_message(message: &ServerMessage<'_>) -> String {
             out.push_str(r#"{"_tag":"WSMessage.PullRes","batch":["#);
             match batch {
                 PullBatch::Pushed { events, created_at } => {
-                    let created_at = iso_timestamp(created_at);
-                    for (i, e) in events.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        push_item(&mut out, &EventFields::pushed(e), &created_at);
-                    }
+                    push_pushed(&mut out, events, created_at, None);
                 }
+                PullBatch::PushedBy {
+                    events,
+                    created_at,
+                    pushed_by,
+                } => push_pushed(&mut out, events, created_at, Some(pushed_by)),
                 PullBatch::Stored(events) => {
                     // The events of one push share their `createdAt`: format it once per run.
                     let mut stamp: Option<(DateTime<Utc>, String)> = None;
@@ -45,7 +44,12 @@ pub fn encode_server_message(message: &ServerMessage<'_>) -> String {
                             stamp = Some((e.created_at, iso_timestamp(e.created_at)));
                         }
                         let created_at = stamp.as_ref().map_or("", |(_, text)| text.as_str());
-                        push_item(&mut out, &EventFields::stored(e), created_at);
+                        push_item(
+                            &mut out,
+                            &EventFields::stored(e),
+                            created_at,
+                            Some(&e.pushed_by),
+                        );
                     }
                 }
             }
@@ -81,9 +85,24 @@ pub fn encode_server_message(message: &ServerMessage<'_>) -> String {
     }
 }
 
+fn push_pushed(
+    out: &mut String,
+    events: &[crate::storage::NewEvent],
+    created_at: DateTime<Utc>,
+    pushed_by: Option<&str>,
+) {
+    let created_at = iso_timestamp(created_at);
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_item(out, &EventFields::pushed(e), &created_at, pushed_by);
+    }
+}
+
 fn batch_len(batch: PullBatch<'_>) -> usize {
     match batch {
-        PullBatch::Pushed { events, .. } => events.len(),
+        PullBatch::Pushed { events, .. } | PullBatch::PushedBy { events, .. } => events.len(),
         PullBatch::Stored(events) => events.len(),
     }
 }
@@ -133,8 +152,9 @@ impl<'a> EventFields<'a> {
     }
 }
 
-/// `{"eventEncoded":{...},"metadata":{"_tag":"Some","value":{"createdAt":...}}}`
-fn push_item(out: &mut String, e: &EventFields<'_>, created_at: &str) {
+/// `{"eventEncoded":{...},"metadata":{"_tag":"Some","value":{"createdAt":...,"userId":...}}}`
+/// (`userId`, the verified pusher, only when known).
+fn push_item(out: &mut String, e: &EventFields<'_>, created_at: &str, user_id: Option<&str>) {
     out.push_str(r#"{"eventEncoded":{"name":"#);
     push_json_string(out, e.name);
     out.push_str(r#","args":"#);
@@ -150,6 +170,10 @@ fn push_item(out: &mut String, e: &EventFields<'_>, created_at: &str) {
     push_json_string(out, e.session_id);
     out.push_str(r#"},"metadata":{"_tag":"Some","value":{"createdAt":"#);
     push_json_string(out, created_at);
+    if let Some(user_id) = user_id {
+        out.push_str(r#","userId":"#);
+        push_json_string(out, user_id);
+    }
     out.push_str("}}}");
 }
 

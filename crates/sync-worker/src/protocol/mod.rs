@@ -97,12 +97,19 @@ impl PullContext {
 /// The events of a `PullRes`.
 #[derive(Debug, Clone, Copy)]
 pub enum PullBatch<'a> {
-    /// Events of one push, sharing its `createdAt`.
+    /// Events of one push, sharing its `createdAt`, without attribution (the metadata
+    /// has no `userId`; kept for callers that do not know the pusher).
     Pushed {
         events: &'a [NewEvent],
         created_at: DateTime<Utc>,
     },
-    /// Events read back from the log, each with its own `createdAt`.
+    /// Events of one push by `pushed_by` (what the hub broadcasts).
+    PushedBy {
+        events: &'a [NewEvent],
+        created_at: DateTime<Utc>,
+        pushed_by: &'a str,
+    },
+    /// Events read back from the log, each with its own `createdAt` and `userId`.
     Stored(&'a [StoredEvent]),
 }
 

@@ -236,6 +236,32 @@ fn stored_pull_chunk_carries_each_push_created_at() {
     );
     assert_eq!(v["requestId"], json!({"context": "pull", "requestId": "r"}));
     assert_eq!(v["remaining"], 7);
+    assert!(v["batch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|item| item["metadata"]["value"]["userId"] == "user-1"));
+}
+
+#[test]
+fn attributed_push_broadcast_carries_the_user_id() {
+    let events = vec![event(1, None)];
+    let at = Utc.with_ymd_and_hms(2024, 5, 6, 7, 8, 9).unwrap();
+    let text = encode_server_message(&ServerMessage::PullRes {
+        request_id: "req-1",
+        context: PullContext::Push,
+        batch: PullBatch::PushedBy {
+            events: &events,
+            created_at: at,
+            pushed_by: "user-\"7\"",
+        },
+        remaining: 0,
+    });
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["batch"][0]["metadata"],
+        json!({"_tag": "Some", "value": {"createdAt": "2024-05-06T07:08:09.000Z", "userId": "user-\"7\""}})
+    );
 }
 
 #[test]
