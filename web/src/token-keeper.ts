@@ -170,7 +170,7 @@ export class TokenKeeper {
     } catch (error) {
       if (error instanceof AuthApiError && error.sessionIsGone) {
         await this.clear()
-        this.onChange({ kind: 'ended', reason: 'refresh-rejected', message: `${error.code}: ${error.message}` })
+        this.onChange({ kind: 'ended', reason: 'refresh-rejected', message: 'Your session has ended (logged out elsewhere, expired or revoked). Log in again.' })
         return
       }
       // Network trouble or a 5xx: the refresh token is still good, try again shortly.

@@ -3,7 +3,7 @@
 // is down. The build (vite.config.ts, plugin `precache`) replaces the two
 // placeholders below with the build's file list and a hash of it.
 //
-// - Install: cache every built file, and `/` (index.html).
+// - Install: cache every built file, `/` (index.html) and `/config.json` when served.
 // - Page loads (navigations) and `/config.json`: network first, so a new deploy or
 //   configuration shows at once; the cached copy when the network fails.
 // - Other built files: cache first (their names carry content hashes).
@@ -19,7 +19,12 @@ self.addEventListener('install', (event) => {
   event.waitUntil(
     caches
       .open(CACHE)
-      .then((cache) => cache.addAll(['/', ...PRECACHE]))
+      .then(async (cache) => {
+        await cache.addAll(['/', ...PRECACHE])
+        // The deployment's configuration, when it serves one, for starts without the server.
+        const config = await fetch('/config.json', { cache: 'no-store' }).catch(() => undefined)
+        if (config?.ok) await cache.put('/config.json', config)
+      })
       .then(() => self.skipWaiting()),
   )
 })
