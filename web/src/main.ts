@@ -304,9 +304,9 @@ const panel = new WorkspacePanel({
       await closeStore()
       lost = false
       await loadInstances()
+      showMessage(`You left “${target.instance.name}”.`)
       const next = defaultInstance()
       if (next !== undefined) await openWorkspace(next)
-      showMessage(`You left “${target.instance.name}”.`)
     }),
 })
 

@@ -38,6 +38,9 @@ self.addEventListener('activate', (event) => {
   )
 })
 
+// `ignoreVary`: the server's CORS layer answers with `Vary: origin, …`, and module
+// scripts and workers are requested with an `Origin` header the precache requests
+// lacked, so a Vary-respecting lookup would miss every built script.
 const networkFirst = async (request, fallbackUrl) => {
   const cache = await caches.open(CACHE)
   try {
@@ -45,7 +48,7 @@ const networkFirst = async (request, fallbackUrl) => {
     if (response.ok) await cache.put(fallbackUrl ?? request, response.clone())
     return response
   } catch (error) {
-    const cached = await cache.match(fallbackUrl ?? request, { ignoreSearch: true })
+    const cached = await cache.match(fallbackUrl ?? request, { ignoreSearch: true, ignoreVary: true })
     if (cached) return cached
     throw error
   }
@@ -53,7 +56,7 @@ const networkFirst = async (request, fallbackUrl) => {
 
 const cacheFirst = async (request) => {
   const cache = await caches.open(CACHE)
-  const cached = await cache.match(request, { ignoreSearch: true })
+  const cached = await cache.match(request, { ignoreSearch: true, ignoreVary: true })
   if (cached) return cached
   const response = await fetch(request)
   if (response.ok) await cache.put(request, response.clone())

@@ -240,7 +240,7 @@ describe('browser: workspaces, roles, revocation and the sync badge', () => {
     const page = state.carol
     await byTestId(page, 'leave-button').click()
     await waitUntil('the workspace gone from carol\'s switcher', async () => !(await hasOption(page, state.teamId)))
-    assert.match(await byTestId(page, 'message').textContent(), /You left/)
+    await waitUntil('the "you left" message', async () => /You left/.test(await byTestId(page, 'message').textContent()))
     await expectStoreOnline(page)
     const members = await fetch(`${auth.url}/instances/${state.teamId}/members`, {
       headers: { Authorization: `Bearer ${(await storedSession(state.alice)).accessToken}` },
