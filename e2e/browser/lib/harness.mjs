@@ -168,6 +168,9 @@ export const makeHarness = (prefix) => {
       return { page, sockets: recordSockets(page) }
     },
 
+    /** The console lines recorded so far for the tab named `name`. */
+    consoleOf: (name) => consoleLines.get(name) ?? [],
+
     /** Closes every device and service; removes the work dir unless a step failed or KEEP_ARTIFACTS=1. */
     cleanup: async () => {
       for (const device of devices) await device.context.close().catch(() => {})

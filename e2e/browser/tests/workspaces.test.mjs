@@ -218,7 +218,14 @@ describe('browser: workspaces, roles, revocation and the sync badge', () => {
     await waitUntil('bob gone from alice\'s member list', async () => (await memberItem(state.alice, bob).count()) === 0)
 
     const page = state.bob
-    await waitUntil('bob\'s badge to show the lost access', async () => ['revoked', 'forbidden'].includes(await syncState(page)), 10_000)
+    // The server closes bob's socket (4403, "access revoked"); LiveStore reconnects, the
+    // upgrade is refused with 403 STORE_FORBIDDEN, and the app's probe tells it so.
+    await waitUntil('bob\'s badge to read forbidden', async () => (await syncState(page)) === 'forbidden', 10_000)
+    assert.match(await byTestId(page, 'sync-status').textContent(), /no access to this workspace/)
+    assert.ok(
+      harness.consoleOf('bob').some((line) => line.includes(`[demo] sync ${state.teamId}: revoked`) && line.includes('4403')),
+      'the open socket was closed with 4403 first',
+    )
     const notice = byTestId(page, 'workspace-notice')
     await notice.waitFor({ timeout: 10_000 })
     assert.match(await notice.textContent(), /removed from/)
@@ -303,5 +310,9 @@ describe('browser: workspaces, roles, revocation and the sync badge', () => {
     await byTestId(page, 'auth-view').waitFor({ timeout: 15_000 })
     assert.match(await byTestId(page, 'message').textContent(), /session .*ended/i)
     assert.doesNotMatch(await byTestId(page, 'message').textContent(), /INVALID_TOKEN/)
+    assert.ok(
+      harness.consoleOf('alice').some((line) => line.includes(`[demo] sync ${state.teamId}: revoked`) && line.includes('4401')),
+      'the server closed the open socket with 4401 (session revoked)',
+    )
   })
 })
