@@ -16,39 +16,7 @@ import { addTodo, forgetSyncPayloads, openTodoStore, todos$, watchPendingTodoIds
 import { TodoListView } from './todo-view.js'
 import { refreshDueAt, TokenKeeper, tokenMemberships, type SessionChange, type StoredSession } from './token-keeper.js'
 import { WorkspacePanel } from './workspace-panel.js'
-
-const byId = <T extends HTMLElement>(id: string): T => {
-  const element = document.getElementById(id)
-  if (element === null) throw new Error(`index.html lacks #${id}`)
-  return element as T
-}
-const byTestId = <T extends HTMLElement>(testId: string): T => {
-  const element = document.querySelector<T>(`[data-testid="${testId}"]`)
-  if (element === null) throw new Error(`index.html lacks [data-testid="${testId}"]`)
-  return element
-}
-
-const ui = {
-  authBase: byId('auth-base'),
-  authView: byId('auth-view'),
-  appView: byId('app-view'),
-  signupForm: byId<HTMLFormElement>('signup-form'),
-  signupError: byTestId('signup-error'),
-  loginForm: byId<HTMLFormElement>('login-form'),
-  loginError: byTestId('login-error'),
-  message: byId('message'),
-  userEmail: byId('user-email'),
-  syncStatus: byId('sync-status'),
-  storeStatus: byId('store-status'),
-  tokenRefreshAt: byId('token-refresh-at'),
-  tokenRefreshCount: byId('token-refresh-count'),
-  logoutButton: byId<HTMLButtonElement>('logout-button'),
-  todoForm: byId<HTMLFormElement>('todo-form'),
-  todoInput: byId<HTMLInputElement>('todo-input'),
-  todoAdd: byTestId<HTMLButtonElement>('todo-add'),
-  todoReadOnly: byTestId('todo-readonly'),
-  todoList: byId<HTMLUListElement>('todo-list'),
-}
+import { setState, showMessage, ui } from './dom.js'
 
 /** The store open for the selected workspace, with what must be undone on close. */
 type OpenStore = {
@@ -78,16 +46,6 @@ const serial = <T>(task: () => Promise<T>): Promise<T> => {
 }
 
 const selectionKey = (user: string): string => `livestore-demo.workspace.${user}`
-
-const showMessage = (text: string | undefined): void => {
-  ui.message.textContent = text ?? ''
-  ui.message.hidden = text === undefined
-}
-
-const setState = (element: HTMLElement, state: string, label = state): void => {
-  element.dataset.state = state
-  element.textContent = label
-}
 
 const session = (): StoredSession => {
   const current = keeper.current()

@@ -4,13 +4,8 @@
  * decides what the actions do.
  */
 import type { Instance, Member, Role } from './auth-api.js'
+import { byTestId } from './dom.js'
 import { showFormError, showFormText, type ErrorContext } from './errors.js'
-
-const byTestId = <T extends HTMLElement>(testId: string): T => {
-  const element = document.querySelector<T>(`[data-testid="${testId}"]`)
-  if (element === null) throw new Error(`index.html lacks [data-testid="${testId}"]`)
-  return element
-}
 
 /** What the panel asks main.ts to do; each returns when done and throws to show an error by its form. */
 export type WorkspaceActions = {
