@@ -132,10 +132,11 @@ export const makeHarness = (prefix) => {
     /**
      * Starts a sync-worker serving `staticDir`; `port` reuses a port (the app's origin,
      * so its OPFS data and service worker survive a restart). `authUrl` is where it
-     * follows the auth change feed (revocations, membership changes).
+     * follows the auth change feed (revocations, membership changes). `extraEnv`
+     * overrides any variable (for example a different JWT_SECRET).
      */
-    startSync: async ({ staticDir, requireAuth, authUrl, port }) => {
-      const env = { ...baseEnv(port ?? (await freePort()), 'sync.db'), STATIC_DIR: staticDir, REQUIRE_AUTH: String(requireAuth) }
+    startSync: async ({ staticDir, requireAuth, authUrl, port, extraEnv = {} }) => {
+      const env = { ...baseEnv(port ?? (await freePort()), 'sync.db'), STATIC_DIR: staticDir, REQUIRE_AUTH: String(requireAuth), ...extraEnv }
       if (authUrl !== undefined) env.AUTH_URL = authUrl
       const sync = await startService({ name: 'sync-worker', bin: binaryPath('sync-worker', 'SYNC_WORKER_BIN'), cwd: work, logDir, readyPath: '/', env })
       services.push(sync)

@@ -6,7 +6,8 @@
 // owner cannot), then the sync badge and the offline start: the sync-worker
 // stopped reads "unreachable" (never "refused"), the app reloads from the service
 // worker's cache, a todo made offline carries a pending mark until the restarted
-// server confirms it; finally a revoked session's socket closes and the app logs out.
+// server confirms it (after a detour through a server with another JWT secret, which
+// reads "refused by auth"); finally a revoked session's socket closes and the app logs out.
 //
 // The app is served from a copy of web/dist holding a config.json that names the
 // auth service, and opened without ?auth=, so this file also checks that the app
@@ -291,9 +292,29 @@ describe('browser: workspaces, roles, revocation and the sync badge', () => {
     await todoItem(page, teamTodo2).waitFor()
     await waitUntil('the badge to read unreachable after the offline reload', async () => (await syncState(page)) === 'unreachable', 20_000)
 
-    sync = await harness.startSync({ staticDir, requireAuth: true, authUrl: auth.url, port })
-    // LiveStore retries with exponentially growing pauses, so reconnecting can take a while.
-    await page.locator('[data-testid="sync-status"][data-state="online"]').waitFor({ timeout: 60_000 })
+    state.syncPort = port
+  })
+
+  step('a sync-worker that does not accept the token (another JWT secret): the badge says refused by auth', async () => {
+    const page = state.alice
+    sync = await harness.startSync({
+      staticDir,
+      requireAuth: true,
+      authUrl: auth.url,
+      port: state.syncPort,
+      extraEnv: { JWT_SECRET: randomBytes(32).toString('hex') },
+    })
+    // LiveStore retries with exponentially growing pauses, so the next handshake can take a while.
+    await page.locator('[data-testid="sync-status"][data-state="refused"]').waitFor({ timeout: 60_000 })
+    assert.match(await byTestId(page, 'sync-status').textContent(), /refused by auth/)
+    assert.match(await byTestId(page, 'sync-status').getAttribute('title'), /TOKEN_INVALID/)
+    await harness.stopService(sync)
+  })
+
+  step('the sync-worker back with the right secret: online, the pending mark clears, the offline todo is on the server', async () => {
+    const page = state.alice
+    sync = await harness.startSync({ staticDir, requireAuth: true, authUrl: auth.url, port: state.syncPort })
+    await page.locator('[data-testid="sync-status"][data-state="online"]').waitFor({ timeout: 80_000 })
     await page.locator('[data-testid="todo-item"][data-pending="false"]', { hasText: offlineTodo }).waitFor({ timeout: 20_000 })
     const events = await serverEvents(sync, state.teamId, (await storedSession(page)).accessToken)
     assert.ok(events.some((event) => event.args?.text === offlineTodo), 'the offline todo reached the server')
