@@ -189,8 +189,10 @@ impl AuthConfig {
                 ),
             ));
         }
-        let max_members_per_instance =
-            vars.parse_or(keys::MAX_MEMBERS_PER_INSTANCE, DEFAULT_MAX_MEMBERS_PER_INSTANCE)?;
+        let max_members_per_instance = vars.parse_or(
+            keys::MAX_MEMBERS_PER_INSTANCE,
+            DEFAULT_MAX_MEMBERS_PER_INSTANCE,
+        )?;
         if max_members_per_instance == 0 {
             return Err(ConfigError::new(
                 keys::MAX_MEMBERS_PER_INSTANCE,
@@ -279,7 +281,8 @@ mod tests {
     /// large sequence numbers still passes the verifiers' size limit.
     #[test]
     fn a_token_at_the_instance_cap_fits_the_token_size_limit() {
-        let keys = shared::JwtKeys::new(&shared::secret::Secret::new("s".repeat(32)), "auth-worker");
+        let keys =
+            shared::JwtKeys::new(&shared::secret::Secret::new("s".repeat(32)), "auth-worker");
         let email = format!("{}@{}.example", "a".repeat(64), "b".repeat(180));
         let mut claims = keys.access_claims(
             &uuid::Uuid::new_v4().to_string(),

@@ -1,9 +1,13 @@
-//! auth-worker: email + password accounts for the sync stack (SPEC section 3).
+//! auth-worker: email + password accounts for the sync stack (SPEC section 3), and the
+//! workspaces (instances) and members that decide who may open which store.
 //!
-//! `POST /signup`, `/login`, `/refresh`, `/logout`, `GET /me`, `GET /health`. Passwords
-//! are argon2id hashes computed off the runtime; access tokens are HS256 JWTs from
-//! `shared`; refresh tokens are opaque, stored hashed, rotated on every use, and a reused
-//! one revokes its whole session. SQLite through sqlx.
+//! `POST /signup`, `/login`, `/refresh`, `/logout`, `GET /me`, `GET /health`; the
+//! instance and member routes under `/instances`; and the internal change feed
+//! (`GET /internal/changes`) sync nodes follow for revocations and membership changes.
+//! Passwords are argon2id hashes computed off the runtime; access tokens are HS256 JWTs
+//! from `shared` carrying the memberships; refresh tokens are opaque, stored hashed,
+//! rotated on every use, and a reused one revokes its whole session. SQLite through
+//! sqlx. The full API is `docs/API.md`.
 //!
 //! The binary is a thin wrapper over [`run`]; tests and the dev launcher call it with
 //! their own listener and shutdown future.

@@ -9,8 +9,8 @@ use anyhow::Context;
 use axum::middleware;
 use axum::routing::{get, patch, post};
 use axum::Router;
-use shared::net::ServiceListener;
 use shared::change_feed::CHANGE_FEED_PATH;
+use shared::net::ServiceListener;
 use shared::JwtKeys;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -169,7 +169,8 @@ async fn maintenance(state: AppState, every: Duration) {
             Err(e) => tracing::warn!(error = %e, "refresh token purge failed"),
         }
         let common = &state.config.common;
-        let retention = shared::change_feed::retention(common.access_token_ttl, common.grace_period);
+        let retention =
+            shared::change_feed::retention(common.access_token_ttl, common.grace_period);
         let cutoff = chrono::Utc::now()
             - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         match state.store.purge_changes_before(cutoff).await {

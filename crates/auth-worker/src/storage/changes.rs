@@ -37,7 +37,13 @@ pub(super) async fn record(
         Change::SessionRevoked {
             session_id,
             user_id,
-        } => ("session_revoked", Some(user_id), Some(session_id), None, None),
+        } => (
+            "session_revoked",
+            Some(user_id),
+            Some(session_id),
+            None,
+            None,
+        ),
         Change::MembershipChanged {
             user_id,
             instance_id,
@@ -83,10 +89,7 @@ impl AuthStore {
         .await?;
         let head = read_head(&mut *tx).await?;
         tx.commit().await?;
-        let changes = rows
-            .iter()
-            .map(decode)
-            .collect::<Result<Vec<_>, _>>()?;
+        let changes = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         Ok(ChangePage { changes, head })
     }
 

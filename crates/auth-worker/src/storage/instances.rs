@@ -264,14 +264,12 @@ impl AuthStore {
     }
 
     /// What an access token for `user_id` carries: the feed head (`mv`) and then every
-    /// membership (`mem`). Read in this order, in one snapshot: a change committed after
-    /// the head was read is then both in `mem` and, with a higher sequence number, in the
-    /// feed, where sync nodes apply it as an override; the reverse order could let a
-    /// change slip between the two reads and be lost.
-    pub async fn token_memberships(
-        &self,
-        user_id: &str,
-    ) -> Result<(u64, Memberships), StoreError> {
+    /// membership (`mem`), in one snapshot, so `mem` reflects exactly the changes up to
+    /// `mv`. The order matters wherever the two reads might not share a snapshot (e.g.
+    /// another database later): reading the head first means a change committed in
+    /// between shows up in `mem` and again, with `seq > mv`, as an override on the sync
+    /// nodes (harmless); the reverse order could miss it in both.
+    pub async fn token_memberships(&self, user_id: &str) -> Result<(u64, Memberships), StoreError> {
         let mut tx = self.pool.begin().await?;
         let head = changes::read_head(&mut *tx).await?;
         let rows: Vec<(String, String)> =

@@ -131,12 +131,13 @@ impl AuthStore {
                 return Ok(());
             }
         }
-        let updated = sqlx::query("UPDATE invites SET role = ? WHERE instance_id = ? AND email = ?")
-            .bind(role.as_str())
-            .bind(instance_id)
-            .bind(email.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let updated =
+            sqlx::query("UPDATE invites SET role = ? WHERE instance_id = ? AND email = ?")
+                .bind(role.as_str())
+                .bind(instance_id)
+                .bind(email.as_str())
+                .execute(&mut *tx)
+                .await?;
         if updated.rows_affected() == 1 {
             self.commit(tx, None).await?;
             return Ok(());
@@ -266,10 +267,11 @@ impl AuthStore {
         email: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let pending: Option<i64> = sqlx::query_scalar("SELECT 1 FROM invites WHERE email = ? LIMIT 1")
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await?;
+        let pending: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM invites WHERE email = ? LIMIT 1")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?;
         if pending.is_none() {
             return Ok(());
         }

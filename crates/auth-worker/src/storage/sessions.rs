@@ -162,17 +162,17 @@ impl AuthStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        // Looked up outside the write lock: unknown tokens (logout is idempotent and
+        // answers everyone the same) cost no write transaction.
         let session: Option<String> =
             sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = ?")
                 .bind(token_hash)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&self.pool)
                 .await?;
         let Some(session_id) = session else {
             return Ok(false);
         };
-        let seq = Self::revoke_in(&mut tx, &session_id, reason, now).await?;
-        self.commit(tx, seq).await?;
+        self.revoke_session(&session_id, reason, now).await?;
         Ok(true)
     }
 

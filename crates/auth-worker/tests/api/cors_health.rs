@@ -7,7 +7,14 @@ use crate::helpers::{json_ok, TestApp};
 #[tokio::test]
 async fn preflight_answers_204_with_the_spec_headers() {
     let app = TestApp::spawn().await;
-    for path in ["/signup", "/login", "/refresh", "/logout", "/me"] {
+    for path in [
+        "/signup",
+        "/login",
+        "/refresh",
+        "/logout",
+        "/me",
+        "/instances",
+    ] {
         let response = app
             .client
             .request(Method::OPTIONS, app.url(path))

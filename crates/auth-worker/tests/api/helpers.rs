@@ -6,10 +6,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
+use std::time::Duration;
 
-use reqwest::{header, Response, StatusCode};
+use reqwest::{header, Method, Response, StatusCode};
 use serde_json::{json, Value};
-use shared::{JwtKeys, Vars};
+use shared::change_feed::{ChangePage, CHANGE_FEED_PATH};
+use shared::{AccessClaims, JwtKeys, Vars};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -104,6 +106,12 @@ impl TestApp {
         self.dir.take().expect("data dir")
     }
 
+    /// The `DATABASE_URL` of this app's database (for a second process on the same file).
+    pub fn database_url(&self) -> String {
+        let dir = self.dir.as_ref().expect("data dir");
+        format!("sqlite://{}", Self::db_path_in(dir.path()).display())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -170,6 +178,129 @@ impl TestApp {
     /// Signs up `email` with the strong password and returns the success body.
     pub async fn signed_up(&self, email: &str) -> Value {
         json_ok(self.signup(email, STRONG_PASSWORD).await).await
+    }
+
+    /// Signs up `email` and returns the account's ids and tokens.
+    pub async fn account(&self, email: &str) -> Account {
+        Account::from_body(&self.signed_up(email).await)
+    }
+
+    /// A request with `Authorization: Bearer <token>` and an optional JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        self.send(Method::GET, path, token, None).await
+    }
+
+    /// `POST /instances {"name"}` as `token`, asserting 201; returns the instance.
+    pub async fn create_instance(&self, token: &str, name: &str) -> Value {
+        let response = self
+            .send(
+                Method::POST,
+                "/instances",
+                token,
+                Some(&json!({ "name": name })),
+            )
+            .await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON body");
+        assert_eq!(status, StatusCode::CREATED, "body: {body}");
+        assert_eq!(body["success"], json!(true));
+        body["instance"].clone()
+    }
+
+    /// `POST /instances/{id}/members {"email","role"}` as `token`.
+    pub async fn invite(
+        &self,
+        token: &str,
+        instance_id: &str,
+        email: &str,
+        role: &str,
+    ) -> Response {
+        self.send(
+            Method::POST,
+            &format!("/instances/{instance_id}/members"),
+            token,
+            Some(&json!({ "email": email, "role": role })),
+        )
+        .await
+    }
+
+    /// The members list of `instance_id` as `token` (asserting 200).
+    pub async fn members(&self, token: &str, instance_id: &str) -> Vec<Value> {
+        let body = json_ok(
+            self.get_as(&format!("/instances/{instance_id}/members"), token)
+                .await,
+        )
+        .await;
+        body["members"].as_array().expect("members").clone()
+    }
+
+    /// A service token as a sync node would mint it.
+    pub fn service_token(&self) -> String {
+        self.jwt
+            .sign_service_token("sync-worker", Duration::from_secs(60), chrono::Utc::now())
+            .expect("service token")
+    }
+
+    /// `GET /internal/changes?<query>` with a fresh service token; asserts 200.
+    pub async fn feed(&self, query: &str) -> ChangePage {
+        let response = self
+            .get_as(
+                &format!("{CHANGE_FEED_PATH}?{query}"),
+                &self.service_token(),
+            )
+            .await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, StatusCode::OK, "body: {text}");
+        serde_json::from_str(&text).expect("a ChangePage")
+    }
+
+    /// The claims of an access token issued by this app.
+    pub fn claims(&self, access_token: &str) -> AccessClaims {
+        self.jwt
+            .verify_access_token(access_token)
+            .expect("valid access token")
+            .claims
+    }
+}
+
+/// A signed-up account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub access: String,
+    pub refresh: String,
+    /// The id of its default `Personal Workspace`.
+    pub home: String,
+}
+
+impl Account {
+    pub fn from_body(body: &Value) -> Self {
+        Self {
+            id: str_field(body, "/user/id").to_owned(),
+            email: str_field(body, "/user/email").to_owned(),
+            access: str_field(body, "/accessToken").to_owned(),
+            refresh: str_field(body, "/refreshToken").to_owned(),
+            home: str_field(body, "/user/instances/0/id").to_owned(),
+        }
     }
 }
 

@@ -62,7 +62,10 @@ async fn login_token_verifies_with_shared_and_carries_every_claim() {
     assert_eq!(keys, expected);
     // The memberships: the default instance, as owner.
     let default_instance = str_field(&signup, "/user/instances/0/id");
-    assert_eq!(payload["mem"], serde_json::json!({ default_instance: "owner" }));
+    assert_eq!(
+        payload["mem"],
+        serde_json::json!({ default_instance: "owner" })
+    );
     assert!(payload["mv"].is_u64(), "{payload}");
     app.stop().await;
 }

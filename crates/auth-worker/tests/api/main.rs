@@ -2,8 +2,11 @@
 //! its own temporary SQLite file and talks HTTP to it. One binary (see `helpers`).
 
 mod cors_health;
+mod feed;
 mod helpers;
+mod instances;
 mod login;
+mod members;
 mod persistence;
 mod rate_limit;
 mod signup;

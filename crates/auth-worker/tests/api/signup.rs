@@ -20,6 +20,7 @@ async fn signup_returns_user_default_instance_and_tokens() {
     let instance = &instances[0];
     assert_eq!(instance["name"], json!("Personal Workspace"));
     assert_eq!(instance["isDefault"], json!(true));
+    assert_eq!(instance["role"], json!("owner"));
     for key in ["id", "createdAt", "lastAccessedAt"] {
         assert!(instance[key].is_string(), "{key} in {instance}");
     }
