@@ -82,6 +82,7 @@ test(
       email: user.email,
       sid: sessionIdOf(user.accessToken),
       expiresInSeconds: -60,
+      mem: { [storeId]: 'owner' },
     })
     const [fresh, late] = await Promise.all([
       open('Fresh', { storeId, syncPayload: { instanceId: user.instanceId, authToken: user.accessToken } }),

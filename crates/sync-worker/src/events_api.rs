@@ -173,7 +173,11 @@ mod tests {
         assert_eq!(parse_query(Some("after=5&limit=1000")).unwrap(), (5, 1000));
         for bad in ["after=-1", "after=x", "limit=0", "limit=1001", "limit=1.5"] {
             let r = parse_query(Some(bad)).unwrap_err();
-            assert_eq!((r.status, r.code), (StatusCode::BAD_REQUEST, "INVALID_REQUEST"), "{bad}");
+            assert_eq!(
+                (r.status, r.code),
+                (StatusCode::BAD_REQUEST, "INVALID_REQUEST"),
+                "{bad}"
+            );
         }
     }
 

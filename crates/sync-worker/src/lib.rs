@@ -32,8 +32,8 @@ pub use routes::router;
 
 use connect::access::AccessRules;
 use connect::AuthSettings;
-use revocation::Revocations;
 use hub::{HubLimits, Hubs};
+use revocation::Revocations;
 use storage::sqlite::SqliteEventLog;
 use storage::EventLog;
 

@@ -45,8 +45,10 @@ export const sessionIdOf = (accessToken) => decodeJwt(accessToken).sid
 
 /**
  * An access token with the claims auth-worker issues (sub/userId/email/iat/exp/iss/jti/
- * sid/typ), signed HS256 with `secret`. `expiresInSeconds` may be negative. `sid` should
- * be a real session's id when the token must look like one auth-worker issued.
+ * sid/typ, and the memberships `mem` {instanceId: role} with their version `mv`), signed
+ * HS256 with `secret`. `expiresInSeconds` may be negative. `sid` should be a real
+ * session's id when the token must look like one auth-worker issued. With
+ * STORE_ACCESS=members (the default) a token opens only the stores listed in `mem`.
  */
 export async function mintAccessToken({
   secret,
@@ -56,10 +58,12 @@ export async function mintAccessToken({
   expiresInSeconds,
   issuer = 'auth-worker',
   ttlSeconds = 900,
+  mem = {},
+  mv = 0,
 }) {
   const now = Math.floor(Date.now() / 1000)
   const exp = now + expiresInSeconds
-  return new SignJWT({ userId, email, jti: randomUUID(), sid, typ: 'access' })
+  return new SignJWT({ userId, email, jti: randomUUID(), sid, typ: 'access', mem, mv })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(userId)
     .setIssuer(issuer)
@@ -76,6 +80,7 @@ export const mintForeignToken = (user) =>
     email: user.email,
     sid: sessionIdOf(user.accessToken),
     expiresInSeconds: 900,
+    mem: { [user.instanceId]: 'owner' },
   })
 
 export const INSECURE_DEV_TOKEN = 'insecure-token-change-me'

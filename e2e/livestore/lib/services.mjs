@@ -175,7 +175,14 @@ export async function startServices({ label, requireAuth = false, extraEnv = {} 
     dir,
     port: syncPort,
     readyPath: '/',
-    env: { ...common, PORT: String(syncPort), DATABASE_URL: `sqlite://${path.join(dir, 'sync.db')}` },
+    // AUTH_URL: sync-worker follows auth-worker's change feed (revocations); without it
+    // the grace period is suspended.
+    env: {
+      ...common,
+      PORT: String(syncPort),
+      DATABASE_URL: `sqlite://${path.join(dir, 'sync.db')}`,
+      AUTH_URL: `http://127.0.0.1:${authPort}`,
+    },
   })
   const services = {
     dir,

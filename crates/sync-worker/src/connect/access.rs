@@ -62,7 +62,12 @@ pub fn authorize(
         (IdentityKind::ServerBypass, _) => return Ok(identity(Role::Owner)),
         (IdentityKind::Jwt, Some(grant)) => grant,
         // Enforced mode never admits the dev user; nothing else lacks a grant.
-        _ => return Err(Rejection::unauthorized("TOKEN_INVALID", "Invalid JWT token")),
+        _ => {
+            return Err(Rejection::unauthorized(
+                "TOKEN_INVALID",
+                "Invalid JWT token",
+            ))
+        }
     };
     if facts.session_revoked {
         return Err(revoked());

@@ -115,7 +115,11 @@ fn newer_feed_changes_override_the_claims_and_older_ones_do_not() {
         (with(None, Some(4)), Ok(Role::Owner)),
     ];
     for (facts, expected) in cases {
-        assert_eq!(code(authorize(&c, "a", MEMBERS, &facts)), expected, "{facts:?}");
+        assert_eq!(
+            code(authorize(&c, "a", MEMBERS, &facts)),
+            expected,
+            "{facts:?}"
+        );
     }
     // A later grant opens a store the token does not list yet.
     let added = with(Some((9, Some(Role::Editor))), None);
@@ -152,19 +156,28 @@ fn revocation_beats_grace_and_a_dead_feed_suspends_grace() {
         code(authorize(&late, "a", MEMBERS, &dead)),
         Err((401, "GRACE_PERIOD_EXPIRED"))
     );
-    assert_eq!(code(authorize(&fresh, "a", MEMBERS, &dead)), Ok(Role::Owner));
+    assert_eq!(
+        code(authorize(&fresh, "a", MEMBERS, &dead)),
+        Ok(Role::Owner)
+    );
 }
 
 #[test]
 fn any_user_opens_any_store_as_editor_unless_told_otherwise() {
     let c = jwt(&[("a", Role::Viewer)], 0, false);
     assert_eq!(code(authorize(&c, "a", ANY_USER, &LIVE)), Ok(Role::Viewer));
-    assert_eq!(code(authorize(&c, "zzz", ANY_USER, &LIVE)), Ok(Role::Editor));
+    assert_eq!(
+        code(authorize(&c, "zzz", ANY_USER, &LIVE)),
+        Ok(Role::Editor)
+    );
     let removed = FeedFacts {
         membership: Some((1, None)),
         ..LIVE
     };
-    assert_eq!(code(authorize(&c, "a", ANY_USER, &removed)), Ok(Role::Editor));
+    assert_eq!(
+        code(authorize(&c, "a", ANY_USER, &removed)),
+        Ok(Role::Editor)
+    );
     assert_eq!(role_for(StoreAccess::Members, None), None);
     assert_eq!(
         role_for(StoreAccess::AnyUser, Some(Role::Owner)),

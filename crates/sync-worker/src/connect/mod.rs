@@ -15,9 +15,9 @@ use serde::Deserialize;
 use shared::{PayloadError, SyncPayload};
 
 use crate::connection::{self, ConnectionContext};
+pub use crate::identity::{Identity, IdentityKind};
 use crate::storage::StoreId;
 use crate::AppState;
-pub use crate::identity::{Identity, IdentityKind};
 pub use auth::{decide, AuthSettings, Credential, Rejection};
 
 impl IntoResponse for Rejection {
@@ -106,8 +106,7 @@ pub async fn websocket(state: AppState, request: Request) -> Response {
         state.revocations.wait_first_sync().await;
     }
     let id = state.next_connection_id.fetch_add(1, Ordering::Relaxed);
-    let (identity, registration) = match state.revocations.admit(&credential, &connect.store, id)
-    {
+    let (identity, registration) = match state.revocations.admit(&credential, &connect.store, id) {
         Ok(admitted) => admitted,
         Err(rejection) => {
             tracing::info!(store = %connect.store, user = %credential.user_id, code = rejection.code, "connect refused");

@@ -142,10 +142,12 @@ impl Connection {
     /// Admin needs the server bypass, or (auth enforced) the owner role, and the secret;
     /// the role is checked first so a non-owner learns nothing about the secret.
     fn refuse_admin(&mut self, request_id: &str, presented: &str) -> Option<String> {
-        let refuse = |message: &str| encode_server_message(&ServerMessage::Error {
-            request_id,
-            message,
-        });
+        let refuse = |message: &str| {
+            encode_server_message(&ServerMessage::Error {
+                request_id,
+                message,
+            })
+        };
         let allowed = admin_allowed(
             self.ctx.state.config.common.require_auth,
             self.ctx.identity.kind,
@@ -208,7 +210,10 @@ mod tests {
         for role in Role::ALL {
             assert!(admin_allowed(false, IdentityKind::Dev, role));
             assert!(admin_allowed(true, IdentityKind::ServerBypass, role));
-            assert_eq!(admin_allowed(true, IdentityKind::Jwt, role), role == Role::Owner);
+            assert_eq!(
+                admin_allowed(true, IdentityKind::Jwt, role),
+                role == Role::Owner
+            );
         }
     }
 

@@ -201,7 +201,11 @@ impl Connection {
                 close(&mut sink, close_code::MESSAGE_TOO_BIG, &reason).await;
             }
             End::Revoked(reason) => {
-                tracing::info!(code = reason.code, reason = reason.reason, "closing: access revoked by the change feed");
+                tracing::info!(
+                    code = reason.code,
+                    reason = reason.reason,
+                    "closing: access revoked by the change feed"
+                );
                 close(&mut sink, reason.code, reason.reason).await;
             }
             End::AdminAbuse => {

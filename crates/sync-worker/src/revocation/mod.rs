@@ -147,7 +147,12 @@ impl Revocations {
                 continue;
             }
             let closed = registry.apply(record, self.rules.store_access);
-            tracing::info!(seq = record.seq, kind = kind(&record.change), closed, "feed change applied");
+            tracing::info!(
+                seq = record.seq,
+                kind = kind(&record.change),
+                closed,
+                "feed change applied"
+            );
             if let Change::InstanceDeleted { instance_id } = &record.change {
                 if let Ok(store) = StoreId::parse(instance_id) {
                     wiped.push(store);
@@ -160,14 +165,18 @@ impl Revocations {
         let synced = state.synced;
         drop(state);
         if synced {
-            self.synced.send_if_modified(|s| !std::mem::replace(s, true));
+            self.synced
+                .send_if_modified(|s| !std::mem::replace(s, true));
         }
         wiped
     }
 
     /// The last applied `seq` (where the next poll starts).
     pub fn last_seq(&self) -> u64 {
-        self.state.read().unwrap_or_else(|e| e.into_inner()).last_seq
+        self.state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_seq
     }
 
     /// Marks the feed as not live until the next successful poll.
@@ -180,7 +189,10 @@ impl Revocations {
 
     /// The feed's numbering went backwards (its database was replaced): start over.
     pub fn restart_feed(&self) {
-        self.state.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.state
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Whether the feed is live now.

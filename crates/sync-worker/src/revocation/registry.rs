@@ -301,7 +301,10 @@ mod tests {
         registry.insert(1, a);
         registry.insert(2, b);
         assert_eq!(
-            registry.apply(&member(1, "u", "i", Some(Role::Viewer)), StoreAccess::Members),
+            registry.apply(
+                &member(1, "u", "i", Some(Role::Viewer)),
+                StoreAccess::Members
+            ),
             0
         );
         assert_eq!((ca.role(), cb.role()), (Role::Viewer, Role::Viewer));

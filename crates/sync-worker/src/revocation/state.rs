@@ -179,7 +179,10 @@ mod tests {
         let other = state.facts(Some("s2"), "u", "j", now, window);
         assert!(!other.session_revoked && other.membership.is_none());
         assert_eq!(other.deleted, Some(4));
-        assert!(state.facts(None, "v", "i", now, window).membership.is_none());
+        assert!(state
+            .facts(None, "v", "i", now, window)
+            .membership
+            .is_none());
     }
 
     #[test]

@@ -118,7 +118,15 @@ async fn decision_table_with_require_auth_false() {
 
 #[tokio::test]
 async fn decision_table_with_require_auth_true() {
-    let server = TestServer::spawn(&[("REQUIRE_AUTH", "true")]).await;
+    // The token table alone: any store opens (membership rules are in `access.rs`),
+    // and a live feed keeps the grace period on.
+    let feed = crate::feed::FeedServer::start(crate::tokens::keys()).await;
+    let server = TestServer::spawn(&[
+        ("REQUIRE_AUTH", "true"),
+        ("STORE_ACCESS", "any-user"),
+        ("AUTH_URL", &feed.url),
+    ])
+    .await;
     let kinds = token_kinds(&server);
     for (cell, payload) in kinds {
         let p = payload.as_ref();
@@ -203,7 +211,9 @@ async fn production_forces_auth_and_real_client_encoding_works() {
 
     // LiveStore's client encodes the payload twice (encodeURIComponent + URLSearchParams).
     let keys = server.config.common.jwt_keys();
-    let claims = keys.access_claims("user-7", "e@x", "s7", Duration::from_secs(900), Utc::now());
+    let mut claims =
+        keys.access_claims("user-7", "e@x", "s7", Duration::from_secs(900), Utc::now());
+    claims.mem.insert("prod".into(), shared::Role::Editor);
     let payload = json!({"authToken": keys.sign_access_token(&claims).unwrap()}).to_string();
     let url = format!(
         "ws://{}/base/path/websocket?storeId=prod&payload={}",

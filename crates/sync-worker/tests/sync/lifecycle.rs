@@ -84,7 +84,8 @@ async fn admin_reset_and_info_need_the_right_secret() {
 
 #[tokio::test]
 async fn admin_messages_are_refused_when_no_secret_is_configured() {
-    let server = TestServer::spawn(&[]).await;
+    // Six wrong secrets on one connection: above the default limit of five.
+    let server = TestServer::spawn(&[("ADMIN_MAX_FAILURES", "6")]).await;
     let mut client = server.client("noadmin").await;
     client.push_acked("p", events(0, 2)).await;
     for secret in ["", "anything", ADMIN] {

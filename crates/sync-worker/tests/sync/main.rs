@@ -1,9 +1,13 @@
 //! Integration tests of the sync worker: real server on port 0, real SQLite file,
-//! real WebSocket clients.
+//! real WebSocket clients; the auth change feed is a real HTTP server in the test.
 
+mod access;
 mod connect;
+mod feed;
 mod helpers;
 mod lifecycle;
 mod malformed;
 mod push_rules;
+mod revocation;
 mod sync_flow;
+mod tokens;
