@@ -2,7 +2,7 @@
 // the auth change feed (AUTH_URL): errors by their forms, create a workspace,
 // invite by email as editor (before signup) and as viewer (a logged-in user, who
 // sees it after a token refresh), a viewer cannot add and nothing reaches the
-// server, a removed member's app stops syncing and says so, leave (and the last
+// server, role changes followed by the member's page, a removed member's app stops syncing and says so, leave (and the last
 // owner cannot), then the sync badge and the offline start: the sync-worker
 // stopped reads "unreachable" (never "refused"), the app reloads from the service
 // worker's cache, a todo made offline carries a pending mark until the restarted
@@ -211,6 +211,17 @@ describe('browser: workspaces, roles, revocation and the sync badge', () => {
     assert.deepEqual(pushesFor(state.carolSockets, state.teamId), [], 'no PushReq on carol\'s sockets')
     const afterEvents = await serverEvents(sync, state.teamId, (await storedSession(state.alice)).accessToken)
     assert.equal(afterEvents.length, before, 'the server holds no new event')
+  })
+
+  step('alice makes carol an editor and a viewer again; carol\'s page follows after a token refresh', async () => {
+    const waitMs = 3 * ACCESS_TOKEN_TTL_SECONDS * 1000
+    for (const role of ['editor', 'viewer']) {
+      await memberItem(state.alice, carol).locator('[data-testid="member-role"]').selectOption(role)
+      await waitUntil(`carol listed as ${role}`, async () => (await memberItem(state.alice, carol).getAttribute('data-role')) === role)
+      await waitUntil(`carol's page to show the role ${role}`, async () => (await byTestId(state.carol, 'workspace-role').textContent()) === role, waitMs)
+      assert.equal(await byTestId(state.carol, 'todo-input').isDisabled(), role === 'viewer')
+      assert.equal(await byTestId(state.carol, 'todo-readonly').isVisible(), role === 'viewer')
+    }
   })
 
   step('alice removes bob: bob\'s app stops syncing the workspace and says so', async () => {
