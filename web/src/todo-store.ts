@@ -1,10 +1,11 @@
 /**
- * Opens the user's LiveStore store with the web adapter (leader worker + shared
- * worker, SQLite persisted in OPFS) and syncs it through the sync-worker.
+ * Opens a workspace's LiveStore store with the web adapter (leader worker +
+ * shared worker, SQLite persisted in OPFS) and syncs it through the sync-worker.
  *
- * The store id is the user's default instance id, so every tab and every device
- * of one user opens the same store; the sync payload carries that instance id and
- * the access token, which the sync-worker verifies before upgrading the socket.
+ * The store id is the workspace (instance) id, so every member's tabs and devices
+ * open the same store; the sync payload carries that instance id and the access
+ * token, which the sync-worker verifies (and, with REQUIRE_AUTH=true, checks the
+ * membership of) before upgrading the socket.
  *
  * One payload per running store: LiveStore 0.3.1 hands the payload of the first
  * tab to its shared worker, which refuses a later tab whose payload differs
@@ -19,8 +20,8 @@
 import { makePersistedAdapter } from '@livestore/adapter-web'
 import LiveStoreSharedWorker from '@livestore/adapter-web/shared-worker?sharedworker'
 import { createStorePromise, nanoid, queryDb, type BootStatus, type Store } from '@livestore/livestore'
+import { Effect } from 'effect'
 
-import type { User } from './auth-api.js'
 import { kvDeletePrefix, kvGet, kvPut } from './idb-kv.js'
 import LiveStoreWorker from './livestore.worker.ts?worker'
 import { events, schema, tables } from './livestore/schema.js'
@@ -33,12 +34,6 @@ export type Todo = typeof tables.todos.Type
 
 /** The sync payload, in the shape the original frontend sent. */
 export type SyncPayload = { instanceId: string; authToken: string }
-
-/** The store id of a user: their default instance (the first one when none is marked default). */
-export const storeIdOf = (user: User): string => {
-  const instance = user.instances.find((candidate) => candidate.isDefault) ?? user.instances[0]
-  return instance?.id ?? `user-${user.id}`
-}
 
 const adapter = makePersistedAdapter({
   storage: { type: 'opfs' },
@@ -58,14 +53,13 @@ const storeIsOpenInAnotherTab = async (storeId: string): Promise<boolean> => {
 
 /**
  * Picks the payload this tab must present (see the module header) and opens the
- * store with it. Opening is serialized per store so two tabs never both "start" it.
+ * store `storeId` with it. Opening is serialized per store so two tabs never both "start" it.
  */
 export const openTodoStore = async (
-  user: User,
+  storeId: string,
   accessToken: string,
   onBootStatus: (status: BootStatus) => void,
 ): Promise<TodoStore> => {
-  const storeId = storeIdOf(user)
   const payloadKey = `${PAYLOAD_KEY_PREFIX}${storeId}`
   const fresh: SyncPayload = { instanceId: storeId, authToken: accessToken }
   const open = (syncPayload: SyncPayload): Promise<TodoStore> =>
@@ -100,4 +94,61 @@ export const addTodo = (store: TodoStore, text: string): void => {
 /** Flips a todo between done and not done. */
 export const toggleTodo = (store: TodoStore, todo: Todo): void => {
   store.commit(todo.completed ? events.todoUncompleted({ id: todo.id }) : events.todoCompleted({ id: todo.id }))
+}
+
+/** Replaces a todo's text. */
+export const editTodo = (store: TodoStore, todo: Todo, text: string): void => {
+  if (text === todo.text) return
+  store.commit(events.todoTextChanged({ id: todo.id, text }))
+}
+
+/** Deletes a todo (for every member, once synced). */
+export const deleteTodo = (store: TodoStore, todo: Todo): void => {
+  store.commit(events.todoDeleted({ id: todo.id, deletedAt: Date.now() }))
+}
+
+/** How often the pending marks are recomputed. */
+const PENDING_POLL_MS = 400
+
+/**
+ * Calls `onChange` with the ids of the todos that have events the sync server has
+ * not confirmed yet, whenever that set changes; returns a function that stops.
+ *
+ * "Confirmed" is LiveStore's own notion: an event leaves the leader's `pending`
+ * list when the sync backend acknowledged it (sync-worker acknowledges only after
+ * the event is durably stored). Events still in this tab's session (not yet handed
+ * to the leader) count as pending too. LiveStore 0.3.1 offers no subscription for
+ * the leader's state, so it is polled.
+ */
+export const watchPendingTodoIds = (store: TodoStore, onChange: (ids: ReadonlySet<string>) => void): (() => void) => {
+  let stopped = false
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let last = ''
+  const idsOf = (pending: ReadonlyArray<{ args: unknown }>): string[] =>
+    pending.flatMap((event) => {
+      const id = (event.args as { id?: unknown } | undefined)?.id
+      return typeof id === 'string' ? [id] : []
+    })
+  const tick = async (): Promise<void> => {
+    try {
+      const [leader, session] = await Promise.all([
+        Effect.runPromise(store.clientSession.leaderThread.getSyncState),
+        Effect.runPromise(store.syncProcessor.syncState.get),
+      ])
+      const ids = new Set([...idsOf(leader.pending), ...idsOf(session.pending)])
+      const key = [...ids].sort().join(',')
+      if (!stopped && key !== last) {
+        last = key
+        onChange(ids)
+      }
+    } catch {
+      // The store is shutting down; the next tick (if any) tries again.
+    }
+    if (!stopped) timer = setTimeout(() => void tick(), PENDING_POLL_MS)
+  }
+  void tick()
+  return () => {
+    stopped = true
+    if (timer !== undefined) clearTimeout(timer)
+  }
 }

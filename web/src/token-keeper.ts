@@ -48,6 +48,21 @@ export const readTokenTimes = (jwt: string): { exp: number; iat: number } | unde
   }
 }
 
+/**
+ * The `mem` claim of an access token (instance id -> role), read without verifying;
+ * undefined when the token carries none (an auth-worker that predates workspaces).
+ */
+export const tokenMemberships = (jwt: string): Readonly<Record<string, string>> | undefined => {
+  const part = jwt.split('.')[1]
+  if (part === undefined) return undefined
+  try {
+    const claims = JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/'))) as { mem?: unknown }
+    return typeof claims.mem === 'object' && claims.mem !== null ? (claims.mem as Record<string, string>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Epoch milliseconds at which `accessToken` should be refreshed (now when it cannot be read). */
 export const refreshDueAt = (accessToken: string): number => {
   const times = readTokenTimes(accessToken)
@@ -155,7 +170,7 @@ export class TokenKeeper {
     } catch (error) {
       if (error instanceof AuthApiError && error.sessionIsGone) {
         await this.clear()
-        this.onChange({ kind: 'ended', reason: 'refresh-rejected', message: `${error.code}: ${error.message}` })
+        this.onChange({ kind: 'ended', reason: 'refresh-rejected', message: 'Your session has ended (logged out elsewhere, expired or revoked). Log in again.' })
         return
       }
       // Network trouble or a 5xx: the refresh token is still good, try again shortly.

@@ -71,6 +71,17 @@ async fn main() -> anyhow::Result<()> {
 
     let auth_listener = bind(&auth_config.host, auth_config.port).await?;
     let sync_listener = bind(&sync_config.host, sync_config.port).await?;
+    if static_dir.is_some() {
+        // The page asks `?auth=` where the auth API is; without it the demo would assume
+        // the page's host on port 8788, wrong whenever AUTH_PORT or HOST is changed.
+        tracing::info!(
+            "demo app: http://{}:{}/?auth=http://{}:{}",
+            browser_host(&sync_config.host),
+            sync_config.port,
+            browser_host(&auth_config.host),
+            auth_config.port,
+        );
+    }
 
     let shutdown = CancellationToken::new();
     let auth = tokio::spawn(auth_worker::run(
@@ -101,6 +112,19 @@ async fn main() -> anyhow::Result<()> {
     let other = other.await.context("service task panicked")?;
     first.with_context(|| format!("{name} failed"))?;
     other
+}
+
+/// The host a browser on this machine uses to reach a service bound to `host`.
+///
+/// Wildcards become loopback: the demo needs a secure context, which plain-HTTP pages
+/// get only on `127.0.0.1`/`localhost`.
+fn browser_host(host: &str) -> String {
+    match host {
+        "0.0.0.0" => "127.0.0.1".to_owned(),
+        "::" => "[::1]".to_owned(),
+        host if host.contains(':') => format!("[{host}]"),
+        host => host.to_owned(),
+    }
 }
 
 fn sqlite_url(dir: &std::path::Path, file: &str) -> String {

@@ -4,152 +4,48 @@
 // Phase A, REQUIRE_AUTH=false: sign up on device 1, add a todo, see it on device 2
 // (a second browser profile that logs in as the same user, so the todo can only
 // arrive through the sync-worker), live edits both ways, a second tab sharing the
-// session, access-token refresh with rotation, reload from OPFS.
+// session, access-token refresh with rotation, reload from OPFS, edit and delete.
 // Phase B, the sync-worker restarted with REQUIRE_AUTH=true on the same database:
 // log in on device 3, the JWT opens the socket and the todos come back; log out;
 // the socket is then refused with 401 and carries no event.
+// Workspaces, roles, revocation and the sync badge: workspaces.test.mjs.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
-import { setTimeout as delay } from 'node:timers/promises'
+import { after, before, describe } from 'node:test'
 
-import { launchDevice, recordSockets, syncParams } from '../lib/browser.mjs'
-import { binaryPath, freePort, startService } from '../lib/services.mjs'
+import { syncParams } from '../lib/browser.mjs'
+import {
+  ACCESS_TOKEN_TTL_SECONDS,
+  byTestId,
+  defaultInstanceId,
+  expectStoreOnline,
+  framesOf,
+  makeHarness,
+  storedSession,
+  submitCredentials as submit,
+  syncSocketOf,
+  todoItem,
+  todoTexts,
+  waitUntil,
+} from '../lib/harness.mjs'
 import { tryUpgrade } from '../lib/upgrade.mjs'
 import { ensureWebDist } from '../lib/web-dist.mjs'
 
-/** Short access tokens so the page's refresh runs during the test (it refreshes 20 % before exp). */
-const ACCESS_TOKEN_TTL_SECONDS = 12
-const SESSION_KEY = 'livestore-demo.session'
-const STEP_TIMEOUT_MS = 90_000
+const harness = makeHarness('browser-e2e-')
+const { step, work, screenshotDir, devices } = harness
 
-const work = mkdtempSync(join(tmpdir(), 'browser-e2e-'))
-const logDir = join(work, 'logs')
-const screenshotDir = join(work, 'screenshots')
-mkdirSync(logDir)
-mkdirSync(screenshotDir)
-
-const jwtSecret = randomBytes(32).toString('hex')
 const email = `browser-${Date.now()}@example.com`
 const password = 'Corr3ct-Horse-Battery!'
 const todo1 = `buy oat milk ${randomBytes(3).toString('hex')}`
 const todo2 = `answer mail ${randomBytes(3).toString('hex')}`
-
-const services = []
-const devices = []
-const pages = new Map()
-const usedPages = new Set()
-const consoleLines = new Map()
-let failures = 0
-
-/** Polls `check` (which may return a promise) until it is truthy; fails naming `what`. */
-const waitUntil = async (what, check, timeoutMs = 20_000) => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await delay(100)
-  }
-}
-
-/** Screenshots every open page and prints where they and the service logs are. */
-const recordFailure = async (stepName) => {
-  failures += 1
-  const slug = stepName.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)
-  for (const [name, page] of pages) {
-    console.error(`--- ${name} console tail ---\n${(consoleLines.get(name) ?? []).slice(-15).join('\n')}`)
-    if (page.isClosed()) continue
-    await page.screenshot({ path: join(screenshotDir, `${slug}--${name}.png`), fullPage: true }).catch(() => {})
-  }
-  console.error(`step failed: ${stepName}\n  screenshots: ${screenshotDir}\n  service logs: ${logDir}`)
-  for (const service of services) console.error(`--- ${service.name} (${service.url}) log tail ---\n${service.logText().slice(-3000)}`)
-}
-
-/** A test step that leaves screenshots behind when it fails. */
-const step = (name, body) =>
-  it(name, { timeout: STEP_TIMEOUT_MS }, async () => {
-    try {
-      await body()
-    } catch (error) {
-      await recordFailure(name)
-      throw error
-    }
-  })
-
-const baseEnv = (port, database) => ({
-  ENVIRONMENT: 'development',
-  JWT_SECRET: jwtSecret,
-  HOST: '127.0.0.1',
-  PORT: String(port),
-  DATABASE_URL: `sqlite://${join(work, database)}`,
-})
-
-const startAuth = async () =>
-  startService({
-    name: 'auth-worker',
-    bin: binaryPath('auth-worker', 'AUTH_WORKER_BIN'),
-    cwd: work,
-    logDir,
-    readyPath: '/health',
-    env: { ...baseEnv(await freePort(), 'auth.db'), ACCESS_TOKEN_TTL_SECONDS: String(ACCESS_TOKEN_TTL_SECONDS) },
-  })
-
-const startSync = async (staticDir, requireAuth) =>
-  startService({
-    name: 'sync-worker',
-    bin: binaryPath('sync-worker', 'SYNC_WORKER_BIN'),
-    cwd: work,
-    logDir,
-    readyPath: '/',
-    env: { ...baseEnv(await freePort(), 'sync.db'), STATIC_DIR: staticDir, REQUIRE_AUTH: String(requireAuth) },
-  })
+const todo3 = `call the plumber ${randomBytes(3).toString('hex')}`
+const todo3b = `call the plumber before noon ${randomBytes(3).toString('hex')}`
 
 const appUrl = (sync, auth) => `${sync.url}/?auth=${encodeURIComponent(auth.url)}`
-const byTestId = (page, id) => page.locator(`[data-testid="${id}"]`)
-const storedSession = (page) => page.evaluate((key) => JSON.parse(localStorage.getItem(key) ?? 'null'), SESSION_KEY)
-const todoTexts = (page) => byTestId(page, 'todo-text').allTextContents()
-const todoItem = (page, text) => page.locator('[data-testid="todo-item"]', { hasText: text })
-
-const newTab = async (device, name) => {
-  // A persistent context starts with one blank page: use it for the first tab.
-  const blank = device.context.pages().find((candidate) => !usedPages.has(candidate) && candidate.url() === 'about:blank')
-  const page = blank ?? (await device.context.newPage())
-  usedPages.add(page)
-  pages.set(name, page)
-  const lines = []
-  consoleLines.set(name, lines)
-  page.on('console', (message) => lines.push(`${message.type()}: ${message.text().slice(0, 500)}`))
-  page.on('pageerror', (error) => lines.push(`page error: ${error.message}`))
-  return { page, sockets: recordSockets(page) }
-}
-
-/** Waits until the page shows an open store whose sync socket is online. */
-const expectStoreOnline = async (page) => {
-  await page.locator('[data-testid="store-status"][data-state="ready"]').waitFor()
-  await page.locator('[data-testid="sync-status"][data-state="online"]').waitFor()
-}
-
-const submitCredentials = async (page, form) => {
-  await byTestId(page, `${form}-email`).fill(email)
-  await byTestId(page, `${form}-password`).fill(password)
-  await byTestId(page, `${form}-submit`).click()
-  await byTestId(page, 'app-view').waitFor()
-  assert.equal(await byTestId(page, 'user-email').textContent(), email)
-}
-
-const defaultInstanceId = (session) => session.user.instances.find((instance) => instance.isDefault).id
-
-/** The sync socket the page's leader worker opened for `storeId`. */
-const syncSocketOf = (sockets, storeId) =>
-  waitUntil(`a sync socket for store ${storeId}`, () =>
-    sockets.find((socket) => new URL(socket.url).pathname === '/websocket' && syncParams(socket.url).storeId === storeId),
-  )
-
-const framesOf = (frames) => frames.map((frame) => JSON.parse(frame))
+const submitCredentials = (page, form) => submit(page, form, email, password)
+const launchDevice = (label) => harness.launchDevice(label)
+const newTab = (device, name) => harness.newTab(device, name)
 
 describe('browser: demo app on sync-worker + auth-worker in chromium', () => {
   let auth
@@ -159,23 +55,15 @@ describe('browser: demo app on sync-worker + auth-worker in chromium', () => {
 
   before(async () => {
     staticDir = ensureWebDist()
-    auth = await startAuth()
-    services.push(auth)
-    sync = await startSync(staticDir, false)
-    services.push(sync)
+    auth = await harness.startAuth()
+    sync = await harness.startSync({ staticDir, requireAuth: false })
     console.log(`work dir ${work}; auth ${auth.url}; sync ${sync.url} (REQUIRE_AUTH=false)`)
   })
 
-  after(async () => {
-    for (const device of devices) await device.context.close().catch(() => {})
-    for (const service of services) await service.stop()
-    if (failures === 0 && process.env.KEEP_ARTIFACTS !== '1') rmSync(work, { recursive: true, force: true })
-    else console.log(`artifacts kept in ${work}`)
-  })
+  after(() => harness.cleanup())
 
   step('signs up in tab 1; the page opens the user store and its sync socket carries the JWT', async () => {
-    const device = await launchDevice(work, 'device1')
-    devices.push(device)
+    const device = await launchDevice('device1')
     state.device1 = device
     const { page, sockets } = await newTab(device, 'device1-tab1')
     state.tab1 = page
@@ -214,10 +102,10 @@ describe('browser: demo app on sync-worker + auth-worker in chromium', () => {
   })
 
   step('device 2 (another browser profile) logs in as the same user and receives the todo from the server', async () => {
-    const device = await launchDevice(work, 'device2')
-    devices.push(device)
+    const device = await launchDevice('device2')
     const { page, sockets } = await newTab(device, 'device2-tab1')
     state.tab2 = page
+    state.sockets2 = sockets
     await page.goto(appUrl(sync, auth))
     await submitCredentials(page, 'login')
     await expectStoreOnline(page)
@@ -284,16 +172,36 @@ describe('browser: demo app on sync-worker + auth-worker in chromium', () => {
     await state.tab1.screenshot({ path: join(screenshotDir, 'device1-tab1-synced.png') })
   })
 
+  step('a todo is edited on one device and deleted on the other; both changes sync', async () => {
+    await byTestId(state.tab1, 'todo-input').fill(todo3)
+    await byTestId(state.tab1, 'todo-add').click()
+    await todoItem(state.tab2, todo3).waitFor()
+
+    await todoItem(state.tab2, todo3).locator('[data-testid="todo-edit"]').click()
+    await byTestId(state.tab2, 'todo-edit-input').fill(todo3b)
+    await byTestId(state.tab2, 'todo-edit-save').click()
+    await todoItem(state.tab1, todo3b).waitFor()
+    const socket2 = await syncSocketOf(state.sockets2, state.storeId)
+    await waitUntil('the edit as a v1.TodoTextChanged push from device 2', () =>
+      framesOf(socket2.sent).some(
+        (frame) => frame._tag === 'WSMessage.PushReq' && frame.batch.some((event) => event.name === 'v1.TodoTextChanged' && event.args.text === todo3b),
+      ),
+    )
+
+    await todoItem(state.tab1, todo3b).locator('[data-testid="todo-delete"]').click()
+    await waitUntil('the deleted todo to leave device 2', async () => (await todoItem(state.tab2, todo3b).count()) === 0)
+    assert.deepEqual((await todoTexts(state.tab2)).sort(), [todo1, todo2].sort(), 'only the deleted todo went away')
+    assert.deepEqual((await todoTexts(state.tab1)).sort(), [todo1, todo2].sort())
+  })
+
   step('REQUIRE_AUTH=true: a fresh JWT opens the socket and the todos come back from the database', async () => {
     for (const device of devices.splice(0)) await device.context.close()
-    await sync.stop()
-    services.splice(services.indexOf(sync), 1)
-    sync = await startSync(staticDir, true)
-    services.push(sync)
+    await harness.stopService(sync)
+    // AUTH_URL: the sync-worker follows auth's change feed, so the logout below reaches it.
+    sync = await harness.startSync({ staticDir, requireAuth: true, authUrl: auth.url })
     console.log(`sync-worker restarted on ${sync.url} with REQUIRE_AUTH=true, same database`)
 
-    const device = await launchDevice(work, 'device3')
-    devices.push(device)
+    const device = await launchDevice('device3')
     const { page, sockets } = await newTab(device, 'device3-tab1')
     state.tab3 = page
     state.sockets3 = sockets
