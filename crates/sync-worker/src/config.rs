@@ -57,6 +57,7 @@ pub mod env {
     pub const DB_BUSY_TIMEOUT_SECONDS: &str = "DB_BUSY_TIMEOUT_SECONDS";
     pub const DB_POOL_SIZE: &str = "DB_POOL_SIZE";
     pub const STORE_ACCESS: &str = "STORE_ACCESS";
+    pub const PUBLIC_AUTH_URL: &str = "PUBLIC_AUTH_URL";
     pub const AUTH_URL: &str = "AUTH_URL";
     pub const AUTH_FEED_WAIT_SECONDS: &str = "AUTH_FEED_WAIT_SECONDS";
     pub const AUTH_FEED_RETRY_MAX_SECONDS: &str = "AUTH_FEED_RETRY_MAX_SECONDS";
@@ -173,6 +174,9 @@ pub struct SyncConfig {
     pub storage: StorageOptions,
     /// Who may open which store (with `REQUIRE_AUTH=true`).
     pub store_access: StoreAccess,
+    /// The auth service's URL as browsers reach it, served as `/config.json`
+    /// (`PUBLIC_AUTH_URL`, default `AUTH_URL`).
+    pub public_auth_url: Option<String>,
     /// The auth change feed this node follows.
     pub feed: FeedConfig,
 }
@@ -236,6 +240,10 @@ impl SyncConfig {
             limits,
             storage: storage_options(vars)?,
             store_access: vars.parse_or(env::STORE_ACCESS, StoreAccess::Members)?,
+            public_auth_url: vars
+                .get(env::PUBLIC_AUTH_URL)
+                .or_else(|| vars.get(env::AUTH_URL))
+                .map(|url| url.trim_end_matches('/').to_owned()),
             feed: feed_config(vars)?,
         })
     }

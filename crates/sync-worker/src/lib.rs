@@ -10,6 +10,7 @@ pub mod config;
 pub mod connect;
 pub mod connection;
 pub mod events_api;
+pub mod health;
 pub mod hub;
 pub mod identity;
 pub mod protocol;

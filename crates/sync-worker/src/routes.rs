@@ -1,4 +1,5 @@
 //! HTTP routes: `GET /` (a one-line description, or the static app's `index.html`),
+//! `GET /health`, `/ready` and `/config.json` ([`crate::health`]),
 //! the WebSocket upgrade on any path ending in `/websocket`, `GET
 //! /stores/{storeId}/events` ([`crate::events_api`]), optional static files, and CORS
 //! (preflight answered by the CORS layer).
@@ -26,14 +27,29 @@ pub fn router(state: AppState) -> Router {
     if state.config.static_dir.is_none() {
         router = router.route("/", get(|| async { DESCRIPTION }));
     }
+    // Built once: the static folder does not change while the server runs.
+    let static_files = state
+        .config
+        .static_dir
+        .as_ref()
+        .map(|dir| ServeDir::new(dir).append_index_html_on_directories(true));
     router
         .route("/stores/{store_id}/events", get(crate::events_api::list))
-        .fallback(fallback)
+        .route("/health", get(crate::health::health))
+        .route("/ready", get(crate::health::ready))
+        .route("/config.json", get(crate::health::client_config))
+        .fallback(move |state: State<AppState>, request: Request| {
+            fallback(state, static_files.clone(), request)
+        })
         .layer(cors(&state.config.common.cors_allowed_origins))
         .with_state(state)
 }
 
-async fn fallback(State(state): State<AppState>, request: Request) -> Response {
+async fn fallback(
+    State(state): State<AppState>,
+    static_files: Option<ServeDir>,
+    request: Request,
+) -> Response {
     if request.uri().path().ends_with("/websocket") {
         if request.method() != Method::GET {
             return error(
@@ -44,9 +60,8 @@ async fn fallback(State(state): State<AppState>, request: Request) -> Response {
         }
         return crate::connect::websocket(state, request).await;
     }
-    match &state.config.static_dir {
-        Some(dir) if matches!(*request.method(), Method::GET | Method::HEAD) => {
-            let service = ServeDir::new(dir).append_index_html_on_directories(true);
+    match static_files {
+        Some(service) if matches!(*request.method(), Method::GET | Method::HEAD) => {
             match service.oneshot(request).await {
                 Ok(response) => response.map(Body::new),
                 Err(never) => match never {},

@@ -5,6 +5,7 @@ mod access;
 mod cluster;
 mod connect;
 mod feed;
+mod health;
 mod helpers;
 mod lifecycle;
 mod malformed;
