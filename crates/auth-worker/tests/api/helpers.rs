@@ -1,11 +1,17 @@
 //! `TestApp`: the service on an ephemeral port with a fresh database, plus API helpers.
 //!
+//! Every test that does not depend on SQLite takes a [`Db`] and runs once per backend
+//! (see `backend_tests!` in `main.rs`): on SQLite every `TestApp` gets its own file in a
+//! temporary folder; on PostgreSQL the apps of one test share that test's scratch
+//! database (several apps are several nodes), dropped when the test ends, pass or fail.
+//!
 //! Every test hashes with the production argon2id parameters: the workspace compiles
 //! `argon2` optimised even in debug builds, so a hash costs tens of milliseconds.
 //! Set `TEST_LOG=1` to see the service's logs.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use reqwest::{header, Method, Response, StatusCode};
@@ -19,10 +25,57 @@ use tokio::task::JoinHandle;
 pub const JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 pub const STRONG_PASSWORD: &str = "Str0ng!pass";
 
+use crate::pg_scratch::ScratchDb;
+
+/// The backend a test runs on.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// A fresh SQLite file per app.
+    Sqlite,
+    /// The test's scratch PostgreSQL database, shared by its apps.
+    Postgres(Arc<ScratchDb>),
+}
+
+impl Db {
+    pub async fn postgres() -> Self {
+        Self::Postgres(Arc::new(ScratchDb::create().await))
+    }
+
+    /// Runs `test` on this backend, then drops the scratch database, also when the
+    /// test panicked (the panic is re-raised afterwards).
+    pub async fn run<F, Fut>(self, test: F)
+    where
+        F: FnOnce(Db) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let outcome = tokio::spawn(test(self.clone())).await;
+        if let Self::Postgres(scratch) = &self {
+            scratch.drop_now().await;
+        }
+        if let Err(err) = outcome {
+            std::panic::resume_unwind(err.into_panic());
+        }
+    }
+
+    /// A fresh database URL for a store opened directly (not through a `TestApp`);
+    /// the returned folder must outlive the store on SQLite.
+    pub fn store_url(&self) -> (String, Option<TempDir>) {
+        match self {
+            Self::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("nested/auth.db").display());
+                (url, Some(dir))
+            }
+            Self::Postgres(scratch) => (scratch.url.clone(), None),
+        }
+    }
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub jwt: JwtKeys,
+    database_url: String,
     dir: Option<TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -38,25 +91,35 @@ fn init_test_logging() {
 }
 
 impl TestApp {
-    /// Default settings (test JWT secret, fresh database).
-    pub async fn spawn() -> Self {
-        Self::spawn_with(&[]).await
+    /// Default settings (test JWT secret, fresh database on `db`).
+    pub async fn spawn(db: &Db) -> Self {
+        Self::spawn_with(db, &[]).await
     }
 
-    pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        Self::spawn_in(dir, extra).await
+    pub async fn spawn_with(db: &Db, extra: &[(&str, &str)]) -> Self {
+        match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                Self::spawn_in(dir, extra).await
+            }
+            Db::Postgres(scratch) => Self::spawn_on(scratch.url.clone(), None, extra).await,
+        }
     }
 
-    /// Starts the service on the database inside `dir` (reused by restart tests).
+    /// Starts the service on the SQLite database inside `dir` (reused by restart tests).
     pub async fn spawn_in(dir: TempDir, extra: &[(&str, &str)]) -> Self {
-        init_test_logging();
         let db_url = format!("sqlite://{}", Self::db_path_in(dir.path()).display());
+        Self::spawn_on(db_url, Some(dir), extra).await
+    }
+
+    async fn spawn_on(db_url: String, dir: Option<TempDir>, extra: &[(&str, &str)]) -> Self {
+        init_test_logging();
         let mut vars = Vars::from_pairs([("JWT_SECRET", JWT_SECRET), ("DATABASE_URL", &db_url)]);
         for (key, value) in extra {
             vars.set(*key, *value);
         }
         let config = auth_worker::AuthConfig::from_vars(&vars).expect("test config");
+        let database_url = config.database_url.clone();
         let jwt = config.common.jwt_keys();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -79,7 +142,8 @@ impl TestApp {
             address,
             client,
             jwt,
-            dir: Some(dir),
+            database_url,
+            dir,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -91,8 +155,9 @@ impl TestApp {
         dir.join("data").join("auth.db")
     }
 
-    /// Graceful shutdown; returns the data dir for a restart. Panics if `run` failed.
-    pub async fn stop(mut self) -> TempDir {
+    /// Graceful shutdown; returns the SQLite data dir for a restart (`None` on
+    /// PostgreSQL). Panics if `run` failed.
+    pub async fn stop(mut self) -> Option<TempDir> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -103,13 +168,12 @@ impl TestApp {
                 .expect("server task");
             result.expect("run returned an error");
         }
-        self.dir.take().expect("data dir")
+        self.dir.take()
     }
 
-    /// The `DATABASE_URL` of this app's database (for a second process on the same file).
+    /// The `DATABASE_URL` of this app's database (for a second node on the same one).
     pub fn database_url(&self) -> String {
-        let dir = self.dir.as_ref().expect("data dir");
-        format!("sqlite://{}", Self::db_path_in(dir.path()).display())
+        self.database_url.clone()
     }
 
     pub fn url(&self, path: &str) -> String {

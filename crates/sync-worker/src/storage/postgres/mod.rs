@@ -75,7 +75,12 @@ impl PgEventLog {
         let node = uuid::Uuid::new_v4().simple().to_string();
         let (remote, _) = tokio::sync::broadcast::channel(feed::REMOTE_QUEUE);
         let (ready, listening) = tokio::sync::oneshot::channel();
-        tokio::spawn(feed::listen(pool.clone(), node.clone(), remote.clone(), ready));
+        tokio::spawn(feed::listen(
+            pool.clone(),
+            node.clone(),
+            remote.clone(),
+            ready,
+        ));
         if tokio::time::timeout(options.acquire_timeout, listening)
             .await
             .is_err()

@@ -10,9 +10,9 @@ use shared::change_feed::{Change, ChangePage, ChangeRecord};
 use shared::Role;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Executor, Row as _, Sqlite, SqliteConnection};
-use tokio::sync::watch;
 
-use super::{iso, AuthStore, StoreError};
+use super::SqliteStore;
+use crate::storage::{iso, to_u64, StoreError};
 
 /// The latest sequence number handed out (0 before the first change).
 pub(super) async fn read_head<'e, E>(executor: E) -> Result<u64, sqlx::Error>
@@ -74,7 +74,7 @@ pub(super) async fn record(
     Ok(to_u64(seq))
 }
 
-impl AuthStore {
+impl SqliteStore {
     /// Changes with `seq > after`, ascending, at most `limit`, and the feed head, read
     /// from one snapshot.
     pub async fn changes_after(&self, after: u64, limit: usize) -> Result<ChangePage, StoreError> {
@@ -91,11 +91,6 @@ impl AuthStore {
         tx.commit().await?;
         let changes = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         Ok(ChangePage { changes, head })
-    }
-
-    /// The feed head as last published by this process (wakes on every local commit).
-    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
-        self.feed_head.subscribe()
     }
 
     /// The feed head as stored (also counts commits by other processes).
@@ -148,9 +143,4 @@ fn decode(row: &SqliteRow) -> Result<ChangeRecord, sqlx::Error> {
 
 fn corrupt(what: String) -> sqlx::Error {
     sqlx::Error::Decode(format!("unexpected {what} in the changes table").into())
-}
-
-/// Sequence numbers start at 1 and only grow.
-fn to_u64(seq: i64) -> u64 {
-    u64::try_from(seq).unwrap_or(0)
 }
