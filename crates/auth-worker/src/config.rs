@@ -271,6 +271,25 @@ mod tests {
         assert_eq!(cfg.max_body_bytes, 16 * 1024);
         assert_eq!(cfg.workspaces, WorkspaceLimits::default());
         assert_eq!(cfg.workspaces.max_instances_per_user, 100);
+        assert_eq!(cfg.postgres, PgOptions::default());
+        assert_eq!(cfg.postgres.max_connections, DEFAULT_DB_POOL_SIZE);
+    }
+
+    #[test]
+    fn the_postgres_pool_size_is_configurable_and_at_least_one() {
+        let vars = Vars::from_pairs([(keys::DB_POOL_SIZE, "3")]);
+        assert_eq!(
+            AuthConfig::from_vars(&vars)
+                .unwrap()
+                .postgres
+                .max_connections,
+            3
+        );
+        for value in ["0", "-1", "many"] {
+            let vars = Vars::from_pairs([(keys::DB_POOL_SIZE, value)]);
+            let err = AuthConfig::from_vars(&vars).unwrap_err();
+            assert!(err.to_string().contains(keys::DB_POOL_SIZE), "{err}");
+        }
     }
 
     #[test]

@@ -406,3 +406,22 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 fn to_u64(seq: i64) -> u64 {
     u64::try_from(seq).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Backend;
+
+    #[test]
+    fn the_scheme_picks_the_backend() {
+        for url in ["sqlite://data/auth.db", "sqlite::memory:", "SQLITE://x.db"] {
+            assert_eq!(Backend::of(url).unwrap(), Backend::Sqlite, "{url}");
+        }
+        for url in ["postgres://root@127.0.0.1/auth", "postgresql://h/db"] {
+            assert_eq!(Backend::of(url).unwrap(), Backend::Postgres, "{url}");
+        }
+        for url in ["mysql://h/db", "data/auth.db", ""] {
+            let err = Backend::of(url).unwrap_err().to_string();
+            assert!(err.contains("postgres://"), "{url}: {err}");
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! Members of an instance: listing, invites (direct or pending by email), role changes,
 //! removal, and claiming pending invites.
 //!
-//! Rules, all checked inside one `BEGIN IMMEDIATE` transaction so concurrent requests
+//! Rules, all checked inside one write transaction (holding the advisory write lock, see
+//! `mod.rs`) so concurrent requests on any node
 //! cannot race past them: only owners manage members (a member may remove itself); an
 //! instance always keeps at least one owner; a user is a member of at most
 //! `max_instances_per_user` instances (an invite beyond that waits, pending); an instance

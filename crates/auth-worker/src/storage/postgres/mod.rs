@@ -36,7 +36,7 @@ use crate::config::WorkspaceLimits;
 
 /// Key of the advisory lock write transactions take (an arbitrary constant: `auth-wr`
 /// in ASCII); no other user of the database may use it.
-pub const WRITE_LOCK: i64 = 0x6175_7468_2d77_72;
+pub const WRITE_LOCK: i64 = 0x0061_7574_682d_7772;
 
 /// Tunables of the PostgreSQL backend.
 #[derive(Debug, Clone, PartialEq, Eq)]

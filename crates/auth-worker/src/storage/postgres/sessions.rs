@@ -3,7 +3,7 @@
 //! A session is created at signup or login with its first token. `/refresh` marks the
 //! presented token rotated and adds its successor to the same session, in one
 //! transaction guarded by `rotated_at IS NULL`, so two concurrent refreshes of one token
-//! cannot both succeed. Revoking a session kills every token in it and records a
+//! cannot both succeed, on one node or several. Revoking a session kills every token in it and records a
 //! `session_revoked` change for the sync nodes.
 
 use chrono::{DateTime, Utc};
@@ -88,6 +88,23 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<RotateOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Share-locks the live session: a revocation committed first (by any node) makes
+        // this match nothing, one still running waits until this rotation ends, so no
+        // successor is ever issued into a session revoked meanwhile (SQLite gets the
+        // same from its single writer).
+        let live = sqlx::query(
+            "SELECT 1 FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id \
+             WHERE t.token_hash = $1 AND s.revoked_at IS NULL FOR SHARE OF s",
+        )
+        .bind(old_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if live.is_none() {
+            tx.rollback().await?;
+            return Ok(RotateOutcome::NotCurrent);
+        }
+        // Row-locks the token: of two racing rotations the second re-checks
+        // `rotated_at IS NULL` after the first commits and matches nothing.
         let marked = sqlx::query(
             "UPDATE refresh_tokens SET rotated_at = $1 \
              WHERE token_hash = $2 AND rotated_at IS NULL \
