@@ -19,8 +19,8 @@
 //!   transaction; changes become visible in `seq` order (a reader past `seq` n never
 //!   misses a smaller one committed later), and the feed head never goes backwards, even
 //!   after a purge. After the commit the store publishes the new head on a `watch`
-//!   channel so this node's long polls wake; commits by other nodes are found by the
-//!   feed's once-a-second re-read.
+//!   channel so this node's long polls wake. Commits by other nodes wake them too on
+//!   PostgreSQL (`LISTEN/NOTIFY`), and in any case the feed re-reads once a second.
 
 mod model;
 pub mod postgres;

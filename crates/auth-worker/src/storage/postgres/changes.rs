@@ -80,6 +80,12 @@ pub(super) async fn record(
     .bind(role)
     .execute(&mut *conn)
     .await?;
+    // Delivered to every listening node when (and only if) the transaction commits.
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(super::feed::CHANNEL)
+        .bind(seq.to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(to_u64(seq))
 }
 

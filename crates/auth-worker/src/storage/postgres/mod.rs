@@ -15,9 +15,11 @@
 //! - Refresh-token rotation needs no lock: its `UPDATE .. WHERE rotated_at IS NULL`
 //!   row-locks the token, and the loser of a race re-checks the condition after the
 //!   winner commits and matches nothing.
-//! - Changes commit in `seq` order (see `changes.rs`).
+//! - Changes commit in `seq` order (see `changes.rs`), and each one wakes the feed's long
+//!   polls on every node (`LISTEN/NOTIFY`, see `feed.rs`).
 
 mod changes;
+mod feed;
 mod instances;
 mod members;
 mod sessions;
@@ -65,8 +67,11 @@ impl Default for PgOptions {
 pub struct PgStore {
     pool: PgPool,
     pub(super) limits: WorkspaceLimits,
-    /// The latest change-feed sequence number committed by this node, for long polls.
+    /// The latest change-feed sequence number committed by any node (this node's
+    /// commits, and the others' as their notices arrive), for long polls to wait on.
     pub(super) feed_head: Arc<watch::Sender<u64>>,
+    /// The task listening for other nodes' change notices; aborted by `close`.
+    listener: Arc<tokio::task::JoinHandle<()>>,
 }
 
 impl PgStore {
@@ -95,10 +100,12 @@ impl PgStore {
             .await
             .context("cannot read the change feed head")?;
         feed_head.send_replace(head);
+        let listener = tokio::spawn(feed::listen(database_url.to_owned(), feed_head.clone()));
         Ok(Self {
             pool,
             limits: WorkspaceLimits::default(),
             feed_head,
+            listener: Arc::new(listener),
         })
     }
 
@@ -132,8 +139,10 @@ impl PgStore {
         Ok(())
     }
 
-    /// Waits for open connections to finish and closes the pool.
+    /// Stops listening for change notices, waits for open connections to finish and
+    /// closes the pool.
     pub(super) async fn close(&self) {
+        self.listener.abort();
         self.pool.close().await;
     }
 }
