@@ -138,7 +138,7 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        Self {
+        let app = Self {
             address,
             client,
             jwt,
@@ -146,7 +146,29 @@ impl TestApp {
             dir,
             shutdown: Some(tx),
             server: Some(server),
+        };
+        app.wait_until_serving().await;
+        app
+    }
+
+    /// Returns once the service answers: it serves only after opening and migrating its
+    /// database, which on PostgreSQL (a fresh scratch database) can take a moment, and
+    /// tests that time a wait must not count it. A failed start-up is left for `stop` to
+    /// report.
+    async fn wait_until_serving(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if self.server.as_ref().is_some_and(JoinHandle::is_finished) {
+                return;
+            }
+            if let Ok(response) = self.client.get(self.url("/health")).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        panic!("{} did not answer /health within 10 s", self.address);
     }
 
     /// Where the database of a data dir lives: a sub-folder that does not exist yet, so
