@@ -12,9 +12,10 @@
 //!   reads, which never take it.
 //! - Reads that must agree with each other (a feed page and its head, a token's `mv` and
 //!   `mem`, a members list and the caller's role) run in one `REPEATABLE READ` snapshot.
-//! - Refresh-token rotation needs no lock: its `UPDATE .. WHERE rotated_at IS NULL`
-//!   row-locks the token, and the loser of a race re-checks the condition after the
-//!   winner commits and matches nothing.
+//! - Refresh-token rotation needs no advisory lock: it share-locks its live session (a
+//!   revocation waits for it, or wins first and the rotation matches nothing), and its
+//!   `UPDATE .. WHERE rotated_at IS NULL` row-locks the token, so the loser of a race
+//!   re-checks the condition after the winner commits and matches nothing.
 //! - Changes commit in `seq` order (see `changes.rs`), and each one wakes the feed's long
 //!   polls on every node (`LISTEN/NOTIFY`, see `feed.rs`).
 
@@ -43,8 +44,9 @@ pub const WRITE_LOCK: i64 = 0x0061_7574_682d_7772;
 /// Tunables of the PostgreSQL backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgOptions {
-    /// Connections this node keeps (`AUTH_DB_POOL_SIZE`). Default 8: nodes times this,
-    /// plus the sync nodes' pools, must stay below the server's `max_connections`.
+    /// Connections this node keeps (`AUTH_DB_POOL_SIZE`), besides the one listening for
+    /// change notices. Default 8: nodes times (this + 1), plus the sync nodes' pools,
+    /// must stay below the server's `max_connections`.
     pub max_connections: u32,
     /// How long a query waits for a pooled connection before failing. Default 5 s.
     pub acquire_timeout: Duration,
