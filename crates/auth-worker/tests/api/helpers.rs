@@ -9,9 +9,8 @@
 //! `argon2` optimised even in debug builds, so a hash costs tens of milliseconds.
 //! Set `TEST_LOG=1` to see the service's logs.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Once};
+use std::sync::Once;
 use std::time::Duration;
 
 use reqwest::{header, Method, Response, StatusCode};
@@ -25,51 +24,7 @@ use tokio::task::JoinHandle;
 pub const JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 pub const STRONG_PASSWORD: &str = "Str0ng!pass";
 
-use crate::pg_scratch::ScratchDb;
-
-/// The backend a test runs on.
-#[derive(Debug, Clone)]
-pub enum Db {
-    /// A fresh SQLite file per app.
-    Sqlite,
-    /// The test's scratch PostgreSQL database, shared by its apps.
-    Postgres(Arc<ScratchDb>),
-}
-
-impl Db {
-    pub async fn postgres() -> Self {
-        Self::Postgres(Arc::new(ScratchDb::create().await))
-    }
-
-    /// Runs `test` on this backend, then drops the scratch database, also when the
-    /// test panicked (the panic is re-raised afterwards).
-    pub async fn run<F, Fut>(self, test: F)
-    where
-        F: FnOnce(Db) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let outcome = tokio::spawn(test(self.clone())).await;
-        if let Self::Postgres(scratch) = &self {
-            scratch.drop_now().await;
-        }
-        if let Err(err) = outcome {
-            std::panic::resume_unwind(err.into_panic());
-        }
-    }
-
-    /// A fresh database URL for a store opened directly (not through a `TestApp`);
-    /// the returned folder must outlive the store on SQLite.
-    pub fn store_url(&self) -> (String, Option<TempDir>) {
-        match self {
-            Self::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}", dir.path().join("nested/auth.db").display());
-                (url, Some(dir))
-            }
-            Self::Postgres(scratch) => (scratch.url.clone(), None),
-        }
-    }
-}
+pub use crate::backend::Db;
 
 pub struct TestApp {
     pub address: String,

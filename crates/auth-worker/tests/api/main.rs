@@ -44,6 +44,7 @@ macro_rules! postgres_tests {
     };
 }
 
+mod backend;
 mod cluster;
 mod cors_health;
 mod feed;
