@@ -10,6 +10,8 @@ use std::time::Duration;
 use shared::constants::env;
 use shared::{CommonConfig, ConfigError, Vars};
 
+use crate::storage::PgOptions;
+
 /// Service-specific environment keys.
 pub mod keys {
     /// Requests per minute per client IP on the auth endpoints; `0` turns it off.
@@ -32,6 +34,8 @@ pub mod keys {
     pub const MAX_INSTANCES_PER_USER: &str = "AUTH_MAX_INSTANCES_PER_USER";
     /// Most members plus pending invites one instance may have.
     pub const MAX_MEMBERS_PER_INSTANCE: &str = "AUTH_MAX_MEMBERS_PER_INSTANCE";
+    /// PostgreSQL connections of this node (ignored on SQLite).
+    pub const DB_POOL_SIZE: &str = "AUTH_DB_POOL_SIZE";
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/auth.db";
@@ -50,6 +54,7 @@ pub const DEFAULT_MAX_INSTANCES_PER_USER: usize = 100;
 /// with room to spare (checked by a unit test); 150 would not.
 pub const MAX_INSTANCES_PER_USER_CEILING: usize = 110;
 pub const DEFAULT_MAX_MEMBERS_PER_INSTANCE: usize = 1000;
+pub const DEFAULT_DB_POOL_SIZE: u32 = crate::storage::postgres::DEFAULT_MAX_CONNECTIONS;
 
 /// Bounds on workspaces (instances) and their members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +128,8 @@ pub struct AuthConfig {
     /// Largest request body accepted; larger ones get 400 `INVALID_REQUEST`.
     pub max_body_bytes: usize,
     pub workspaces: WorkspaceLimits,
+    /// PostgreSQL pool settings (used when `database_url` is `postgres://`).
+    pub postgres: PgOptions,
 }
 
 impl AuthConfig {
@@ -200,7 +207,13 @@ impl AuthConfig {
             ));
         }
 
+        let pool_size = positive(vars, keys::DB_POOL_SIZE, DEFAULT_DB_POOL_SIZE)?;
+
         Ok(Self {
+            postgres: PgOptions {
+                max_connections: pool_size.get(),
+                ..PgOptions::default()
+            },
             database_url: vars
                 .get_or(env::DATABASE_URL, DEFAULT_DATABASE_URL)
                 .to_owned(),
@@ -258,6 +271,25 @@ mod tests {
         assert_eq!(cfg.max_body_bytes, 16 * 1024);
         assert_eq!(cfg.workspaces, WorkspaceLimits::default());
         assert_eq!(cfg.workspaces.max_instances_per_user, 100);
+        assert_eq!(cfg.postgres, PgOptions::default());
+        assert_eq!(cfg.postgres.max_connections, DEFAULT_DB_POOL_SIZE);
+    }
+
+    #[test]
+    fn the_postgres_pool_size_is_configurable_and_at_least_one() {
+        let vars = Vars::from_pairs([(keys::DB_POOL_SIZE, "3")]);
+        assert_eq!(
+            AuthConfig::from_vars(&vars)
+                .unwrap()
+                .postgres
+                .max_connections,
+            3
+        );
+        for value in ["0", "-1", "many"] {
+            let vars = Vars::from_pairs([(keys::DB_POOL_SIZE, value)]);
+            let err = AuthConfig::from_vars(&vars).unwrap_err();
+            assert!(err.to_string().contains(keys::DB_POOL_SIZE), "{err}");
+        }
     }
 
     #[test]

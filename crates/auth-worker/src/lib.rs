@@ -6,8 +6,9 @@
 //! (`GET /internal/changes`) sync nodes follow for revocations and membership changes.
 //! Passwords are argon2id hashes computed off the runtime; access tokens are HS256 JWTs
 //! from `shared` carrying the memberships; refresh tokens are opaque, stored hashed,
-//! rotated on every use, and a reused one revokes its whole session. SQLite through
-//! sqlx. The full API is `docs/API.md`.
+//! rotated on every use, and a reused one revokes its whole session. Storage is SQLite or
+//! PostgreSQL through sqlx, chosen by the `DATABASE_URL` scheme ([`storage`]); on
+//! PostgreSQL several nodes may share one database. The full API is `docs/API.md`.
 //!
 //! The binary is a thin wrapper over [`run`]; tests and the dev launcher call it with
 //! their own listener and shutdown future.

@@ -44,7 +44,7 @@ pub struct AppState {
 impl AppState {
     /// Opens and migrates the database and prepares the hasher (one dummy hash).
     pub async fn build(config: AuthConfig) -> anyhow::Result<Self> {
-        let store = AuthStore::connect(&config.database_url)
+        let store = AuthStore::connect_with(&config.database_url, &config.postgres)
             .await?
             .with_limits(config.workspaces);
         let hasher = PasswordHasher::new(config.hashing).await?;

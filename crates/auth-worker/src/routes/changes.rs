@@ -4,8 +4,9 @@
 //! Answers the changes with `seq > after`, ascending, at most `limit` (default and most
 //! `MAX_PAGE`; larger values are lowered to it). With none yet, waits up to `wait`
 //! seconds (default 0, at most `MAX_WAIT`; larger values are lowered) for one: a local
-//! commit wakes the wait at once, and the table is also polled every second so commits
-//! by other auth-worker processes on the same database are seen too. Shutdown ends
+//! commit wakes the wait at once (on PostgreSQL a commit on another node too, by its
+//! notice), and the table is also re-read every second so commits by other auth-worker
+//! processes on the same database are seen even without a notice (SQLite has none). Shutdown ends
 //! waits early. Access tokens are refused (`INVALID_TOKEN`), like anything that is not a
 //! valid, unexpired service token signed with the shared secret.
 

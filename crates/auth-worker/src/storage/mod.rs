@@ -1,38 +1,41 @@
-//! SQLite storage through sqlx: connection set-up, migrations, and the queries the
-//! routes need (`users.rs`, `sessions.rs`, `instances.rs`, `members.rs`, `changes.rs`).
-//! Every value is a bound parameter.
+//! Storage of users, instances, memberships, invites, sessions, refresh tokens and the
+//! change feed, on SQLite (`sqlite:`, the zero-config default) or PostgreSQL
+//! (`postgres://` / `postgresql://`), chosen by the `DATABASE_URL` scheme.
 //!
-//! Every write that sync nodes must learn about (a revoked session, a membership change,
-//! a deleted instance) appends its change-feed row in the same transaction, and after the
-//! commit the store publishes the new feed head on a `watch` channel so long polls wake.
+//! Callers only see [`AuthStore`]; it dispatches to [`sqlite::SqliteStore`] or
+//! [`postgres::PgStore`]. Each backend keeps its SQL in one file per concern (`users`,
+//! `sessions`, `instances`, `members`, `changes`), every value a bound parameter, and
+//! enforces the same rules:
+//!
+//! - Check-then-act writes (last owner, instance and member limits, invites, revocations)
+//!   run in one transaction that excludes every other such writer for its duration:
+//!   SQLite's `BEGIN IMMEDIATE`; on PostgreSQL a transaction-level advisory lock, so
+//!   several auth-worker nodes on one database keep the rules too.
+//! - Two refreshes racing on one token: the rotation's `UPDATE .. WHERE rotated_at IS
+//!   NULL` matches for exactly one of them (a row lock on PostgreSQL), the other is
+//!   treated as reuse.
+//! - A taken email is [`StoreError::EmailTaken`] (the unique index decides races).
+//! - Every write that sync nodes must learn about appends its change-feed row in the same
+//!   transaction; changes become visible in `seq` order (a reader past `seq` n never
+//!   misses a smaller one committed later), and the feed head never goes backwards, even
+//!   after a purge. After the commit the store publishes the new head on a `watch`
+//!   channel so this node's long polls wake. Commits by other nodes wake them too on
+//!   PostgreSQL (`LISTEN/NOTIFY`), and in any case the feed re-reads once a second.
 
-mod changes;
-mod instances;
-mod members;
-mod sessions;
-mod users;
+mod model;
+pub mod postgres;
+pub mod sqlite;
+mod store;
 
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
-
-use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::watch;
 
-pub use instances::Instance;
-pub use members::Member;
-pub use sessions::{NewSession, RefreshTokenRecord, RotateOutcome};
-pub use users::{Credentials, User, DEFAULT_INSTANCE_NAME};
-
-use crate::config::WorkspaceLimits;
-
-/// Connections in the pool. SQLite serializes writers anyway; a few readers suffice.
-pub const MAX_CONNECTIONS: u32 = 8;
-/// How long a statement waits for the write lock before failing.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub use model::{
+    Credentials, Instance, Member, NewSession, RefreshTokenRecord, RotateOutcome, User,
+    DEFAULT_INSTANCE_NAME,
+};
+pub use postgres::PgOptions;
+pub use store::AuthStore;
 
 /// Errors a caller can act on; everything else is `Database`.
 #[derive(Debug, thiserror::Error)]
@@ -59,82 +62,32 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
 }
 
-/// Handle to the auth database. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct AuthStore {
-    pool: SqlitePool,
-    limits: WorkspaceLimits,
-    /// The latest committed change-feed sequence number, for long polls to wait on.
-    feed_head: Arc<watch::Sender<u64>>,
+/// Which backend a `DATABASE_URL` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
-impl AuthStore {
-    /// Opens (creating the folder and file if missing) and migrates the database.
-    pub async fn connect(database_url: &str) -> anyhow::Result<Self> {
-        let options = SqliteConnectOptions::from_str(database_url)
-            .with_context(|| format!("DATABASE_URL {database_url:?} is not a SQLite URL"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        if let Some(parent) = options.get_filename().parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).with_context(|| {
-                    format!("cannot create database folder {}", parent.display())
-                })?;
-            }
+impl Backend {
+    /// The backend of `database_url`, by scheme; any other scheme is an error naming the
+    /// accepted ones.
+    pub fn of(database_url: &str) -> anyhow::Result<Self> {
+        let scheme = database_url.split(':').next().unwrap_or_default();
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            _ => anyhow::bail!(
+                "DATABASE_URL must start with sqlite:, postgres:// or postgresql:// (database URL not usable)"
+            ),
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot open database {database_url:?}"))?;
-        sqlx::migrate!("../../migrations/auth")
-            .run(&pool)
-            .await
-            .context("cannot apply auth migrations")?;
-        let head = changes::read_head(&pool)
-            .await
-            .context("cannot read the change feed head")?;
-        Ok(Self {
-            pool,
-            limits: WorkspaceLimits::default(),
-            feed_head: Arc::new(watch::Sender::new(head)),
-        })
     }
+}
 
-    /// The same store, enforcing `limits` (the defaults until this is called).
-    #[must_use]
-    pub fn with_limits(mut self, limits: WorkspaceLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// A write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`),
-    /// so the checks it reads (last owner, limits) cannot be invalidated by another
-    /// writer before it commits, and it never fails on a lock upgrade.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
-    /// Commits `tx` and, when it appended changes (`last_seq`), wakes the feed's
-    /// long polls.
-    async fn commit(
-        &self,
-        tx: Transaction<'static, Sqlite>,
-        last_seq: Option<u64>,
-    ) -> Result<(), sqlx::Error> {
-        tx.commit().await?;
-        if let Some(seq) = last_seq {
-            self.feed_head.send_modify(|head| *head = (*head).max(seq));
-        }
-        Ok(())
-    }
-
-    /// Waits for open connections to finish and closes the pool (checkpoints the WAL).
-    pub async fn close(&self) {
-        self.pool.close().await;
+/// Publishes `seq` as the feed head unless a later one was published already.
+fn publish_head(feed_head: &watch::Sender<u64>, seq: Option<u64>) {
+    if let Some(seq) = seq {
+        feed_head.send_modify(|head| *head = (*head).max(seq));
     }
 }
 
@@ -145,4 +98,28 @@ pub fn iso(time: DateTime<Utc>) -> String {
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Sequence numbers start at 1 and only grow.
+fn to_u64(seq: i64) -> u64 {
+    u64::try_from(seq).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backend;
+
+    #[test]
+    fn the_scheme_picks_the_backend() {
+        for url in ["sqlite://data/auth.db", "sqlite::memory:", "SQLITE://x.db"] {
+            assert_eq!(Backend::of(url).unwrap(), Backend::Sqlite, "{url}");
+        }
+        for url in ["postgres://root@127.0.0.1/auth", "postgresql://h/db"] {
+            assert_eq!(Backend::of(url).unwrap(), Backend::Postgres, "{url}");
+        }
+        for url in ["mysql://h/db", "data/auth.db", ""] {
+            let err = Backend::of(url).unwrap_err().to_string();
+            assert!(err.contains("postgres://"), "{url}: {err}");
+        }
+    }
 }

@@ -2,11 +2,10 @@
 
 use reqwest::Method;
 
-use crate::helpers::{json_ok, TestApp};
+use crate::helpers::{json_ok, Db, TestApp};
 
-#[tokio::test]
-async fn preflight_answers_204_with_the_spec_headers() {
-    let app = TestApp::spawn().await;
+async fn preflight_answers_204_with_the_spec_headers(db: Db) {
+    let app = TestApp::spawn(&db).await;
     for path in [
         "/signup",
         "/login",
@@ -51,12 +50,14 @@ async fn preflight_answers_204_with_the_spec_headers() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn listed_origins_are_echoed_and_others_get_no_allow_origin() {
-    let app = TestApp::spawn_with(&[(
-        "CORS_ALLOWED_ORIGINS",
-        "https://app.example, https://admin.example",
-    )])
+async fn listed_origins_are_echoed_and_others_get_no_allow_origin(db: Db) {
+    let app = TestApp::spawn_with(
+        &db,
+        &[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example, https://admin.example",
+        )],
+    )
     .await;
     let preflight = |origin: &'static str| {
         app.client
@@ -81,9 +82,8 @@ async fn listed_origins_are_echoed_and_others_get_no_allow_origin() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn health_reports_healthy_with_a_timestamp() {
-    let app = TestApp::spawn().await;
+async fn health_reports_healthy_with_a_timestamp(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let body = json_ok(app.get("/health").await).await;
     assert_eq!(body["status"], "healthy");
     let timestamp = body["timestamp"].as_str().expect("timestamp");
@@ -92,3 +92,9 @@ async fn health_reports_healthy_with_a_timestamp() {
     assert!(age.num_seconds().abs() < 60, "{timestamp}");
     app.stop().await;
 }
+
+backend_tests!(
+    preflight_answers_204_with_the_spec_headers,
+    listed_origins_are_echoed_and_others_get_no_allow_origin,
+    health_reports_healthy_with_a_timestamp,
+);

@@ -8,15 +8,14 @@ use serde_json::json;
 use shared::change_feed::{Change, ChangeRecord, CHANGE_FEED_PATH};
 use shared::Role;
 
-use crate::helpers::{assert_error, json_ok, str_field, TestApp};
+use crate::helpers::{assert_error, json_ok, str_field, Db, TestApp};
 
 fn kinds(changes: &[ChangeRecord]) -> Vec<Change> {
     changes.iter().map(|record| record.change.clone()).collect()
 }
 
-#[tokio::test]
-async fn the_feed_needs_a_valid_service_token() {
-    let app = TestApp::spawn().await;
+async fn the_feed_needs_a_valid_service_token(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("feed-auth@example.com").await;
     assert_error(app.get(CHANGE_FEED_PATH).await, 401, "INVALID_TOKEN").await;
     let expired = app
@@ -55,9 +54,8 @@ async fn the_feed_needs_a_valid_service_token() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn bad_feed_queries_are_invalid_requests() {
-    let app = TestApp::spawn().await;
+async fn bad_feed_queries_are_invalid_requests(db: Db) {
+    let app = TestApp::spawn(&db).await;
     for query in ["after=-1", "limit=0", "wait=soon"] {
         let response = app
             .get_as(&format!("{CHANGE_FEED_PATH}?{query}"), &app.service_token())
@@ -67,9 +65,8 @@ async fn bad_feed_queries_are_invalid_requests() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn every_change_kind_is_emitted_by_its_action_in_order() {
-    let app = TestApp::spawn().await;
+async fn every_change_kind_is_emitted_by_its_action_in_order(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("feed-a@example.com").await;
     let b = app.account("feed-b@example.com").await;
     let sid = |token: &str| app.claims(token).sid;
@@ -158,9 +155,8 @@ async fn every_change_kind_is_emitted_by_its_action_in_order() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn refresh_token_reuse_emits_session_revoked() {
-    let app = TestApp::spawn().await;
+async fn refresh_token_reuse_emits_session_revoked(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("feed-reuse@example.com").await;
     json_ok(app.refresh(&a.refresh).await).await;
     assert_error(app.refresh(&a.refresh).await, 401, "INVALID_TOKEN").await;
@@ -175,9 +171,8 @@ async fn refresh_token_reuse_emits_session_revoked() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_long_poll_returns_soon_after_a_logout() {
-    let app = TestApp::spawn().await;
+async fn a_long_poll_returns_soon_after_a_logout(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("feed-wait@example.com").await;
     let head = app.feed("").await.head;
 
@@ -207,13 +202,12 @@ async fn a_long_poll_returns_soon_after_a_logout() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_long_poll_sees_commits_by_another_process_on_the_same_database() {
-    let first = TestApp::spawn().await;
+async fn a_long_poll_sees_commits_by_another_process_on_the_same_database(db: Db) {
+    let first = TestApp::spawn(&db).await;
     // Answered only once the first process has migrated the database: two processes
     // migrating one fresh file at the same moment is not what this test is about.
     let head = first.feed("").await.head;
-    let second = TestApp::spawn_with(&[("DATABASE_URL", &first.database_url())]).await;
+    let second = TestApp::spawn_with(&db, &[("DATABASE_URL", &first.database_url())]).await;
     let a = second.account("other-node@example.com").await;
 
     let started = Instant::now();
@@ -233,9 +227,8 @@ async fn a_long_poll_sees_commits_by_another_process_on_the_same_database() {
     first.stop().await;
 }
 
-#[tokio::test]
-async fn shutdown_answers_a_waiting_long_poll_at_once() {
-    let app = TestApp::spawn().await;
+async fn shutdown_answers_a_waiting_long_poll_at_once(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let client = app.client.clone();
     let url = app.url(&format!("{CHANGE_FEED_PATH}?wait=30"));
     let token = app.service_token();
@@ -259,18 +252,16 @@ async fn shutdown_answers_a_waiting_long_poll_at_once() {
     );
 }
 
-#[tokio::test]
-async fn the_feed_is_outside_the_per_ip_rate_limit() {
-    let app = TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_MINUTE", "1")]).await;
+async fn the_feed_is_outside_the_per_ip_rate_limit(db: Db) {
+    let app = TestApp::spawn_with(&db, &[("AUTH_RATE_LIMIT_PER_MINUTE", "1")]).await;
     for _ in 0..5 {
         app.feed("").await;
     }
     app.stop().await;
 }
 
-#[tokio::test]
-async fn tokens_carry_the_feed_head_they_reflect_as_mv() {
-    let app = TestApp::spawn().await;
+async fn tokens_carry_the_feed_head_they_reflect_as_mv(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("mv-a@example.com").await;
     assert_eq!(app.claims(&a.access).mv, 0, "empty feed");
     let b = app.account("mv-b@example.com").await;
@@ -291,3 +282,15 @@ async fn tokens_carry_the_feed_head_they_reflect_as_mv() {
     assert_eq!(refreshed_claims.mem, login_claims.mem);
     app.stop().await;
 }
+
+backend_tests!(
+    the_feed_needs_a_valid_service_token,
+    bad_feed_queries_are_invalid_requests,
+    every_change_kind_is_emitted_by_its_action_in_order,
+    refresh_token_reuse_emits_session_revoked,
+    a_long_poll_returns_soon_after_a_logout,
+    a_long_poll_sees_commits_by_another_process_on_the_same_database,
+    shutdown_answers_a_waiting_long_poll_at_once,
+    the_feed_is_outside_the_per_ip_rate_limit,
+    tokens_carry_the_feed_head_they_reflect_as_mv,
+);

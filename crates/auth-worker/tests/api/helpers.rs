@@ -1,5 +1,10 @@
 //! `TestApp`: the service on an ephemeral port with a fresh database, plus API helpers.
 //!
+//! Every test that does not depend on SQLite takes a [`Db`] and runs once per backend
+//! (see `backend_tests!` in `main.rs`): on SQLite every `TestApp` gets its own file in a
+//! temporary folder; on PostgreSQL the apps of one test share that test's scratch
+//! database (several apps are several nodes), dropped when the test ends, pass or fail.
+//!
 //! Every test hashes with the production argon2id parameters: the workspace compiles
 //! `argon2` optimised even in debug builds, so a hash costs tens of milliseconds.
 //! Set `TEST_LOG=1` to see the service's logs.
@@ -19,10 +24,13 @@ use tokio::task::JoinHandle;
 pub const JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 pub const STRONG_PASSWORD: &str = "Str0ng!pass";
 
+pub use crate::backend::Db;
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub jwt: JwtKeys,
+    database_url: String,
     dir: Option<TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -38,25 +46,35 @@ fn init_test_logging() {
 }
 
 impl TestApp {
-    /// Default settings (test JWT secret, fresh database).
-    pub async fn spawn() -> Self {
-        Self::spawn_with(&[]).await
+    /// Default settings (test JWT secret, fresh database on `db`).
+    pub async fn spawn(db: &Db) -> Self {
+        Self::spawn_with(db, &[]).await
     }
 
-    pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        Self::spawn_in(dir, extra).await
+    pub async fn spawn_with(db: &Db, extra: &[(&str, &str)]) -> Self {
+        match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                Self::spawn_in(dir, extra).await
+            }
+            Db::Postgres(scratch) => Self::spawn_on(scratch.url.clone(), None, extra).await,
+        }
     }
 
-    /// Starts the service on the database inside `dir` (reused by restart tests).
+    /// Starts the service on the SQLite database inside `dir` (reused by restart tests).
     pub async fn spawn_in(dir: TempDir, extra: &[(&str, &str)]) -> Self {
-        init_test_logging();
         let db_url = format!("sqlite://{}", Self::db_path_in(dir.path()).display());
+        Self::spawn_on(db_url, Some(dir), extra).await
+    }
+
+    async fn spawn_on(db_url: String, dir: Option<TempDir>, extra: &[(&str, &str)]) -> Self {
+        init_test_logging();
         let mut vars = Vars::from_pairs([("JWT_SECRET", JWT_SECRET), ("DATABASE_URL", &db_url)]);
         for (key, value) in extra {
             vars.set(*key, *value);
         }
         let config = auth_worker::AuthConfig::from_vars(&vars).expect("test config");
+        let database_url = config.database_url.clone();
         let jwt = config.common.jwt_keys();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -75,14 +93,37 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        Self {
+        let app = Self {
             address,
             client,
             jwt,
-            dir: Some(dir),
+            database_url,
+            dir,
             shutdown: Some(tx),
             server: Some(server),
+        };
+        app.wait_until_serving().await;
+        app
+    }
+
+    /// Returns once the service answers: it serves only after opening and migrating its
+    /// database, which on PostgreSQL (a fresh scratch database) can take a moment, and
+    /// tests that time a wait must not count it. A failed start-up is left for `stop` to
+    /// report.
+    async fn wait_until_serving(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if self.server.as_ref().is_some_and(JoinHandle::is_finished) {
+                return;
+            }
+            if let Ok(response) = self.client.get(self.url("/health")).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        panic!("{} did not answer /health within 10 s", self.address);
     }
 
     /// Where the database of a data dir lives: a sub-folder that does not exist yet, so
@@ -91,8 +132,9 @@ impl TestApp {
         dir.join("data").join("auth.db")
     }
 
-    /// Graceful shutdown; returns the data dir for a restart. Panics if `run` failed.
-    pub async fn stop(mut self) -> TempDir {
+    /// Graceful shutdown; returns the SQLite data dir for a restart (`None` on
+    /// PostgreSQL). Panics if `run` failed.
+    pub async fn stop(mut self) -> Option<TempDir> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -103,13 +145,12 @@ impl TestApp {
                 .expect("server task");
             result.expect("run returned an error");
         }
-        self.dir.take().expect("data dir")
+        self.dir.take()
     }
 
-    /// The `DATABASE_URL` of this app's database (for a second process on the same file).
+    /// The `DATABASE_URL` of this app's database (for a second node on the same one).
     pub fn database_url(&self) -> String {
-        let dir = self.dir.as_ref().expect("data dir");
-        format!("sqlite://{}", Self::db_path_in(dir.path()).display())
+        self.database_url.clone()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, json_ok, str_field, TestApp};
+use crate::helpers::{assert_error, json_ok, str_field, Db, TestApp};
 
 async fn list(app: &TestApp, token: &str) -> Vec<Value> {
     let body = json_ok(app.get_as("/instances", token).await).await;
@@ -12,9 +12,8 @@ async fn list(app: &TestApp, token: &str) -> Vec<Value> {
     body["instances"].as_array().expect("instances").clone()
 }
 
-#[tokio::test]
-async fn an_owner_creates_lists_renames_and_deletes_an_instance() {
-    let app = TestApp::spawn().await;
+async fn an_owner_creates_lists_renames_and_deletes_an_instance(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let signup = app.signed_up("owner@example.com").await;
     let token = str_field(&signup, "/accessToken");
 
@@ -87,9 +86,8 @@ async fn an_owner_creates_lists_renames_and_deletes_an_instance() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn names_must_be_1_to_100_characters_after_trimming() {
-    let app = TestApp::spawn().await;
+async fn names_must_be_1_to_100_characters_after_trimming(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let signup = app.signed_up("names@example.com").await;
     let token = str_field(&signup, "/accessToken");
     let home = str_field(&signup, "/user/instances/0/id");
@@ -138,9 +136,8 @@ async fn names_must_be_1_to_100_characters_after_trimming() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_non_member_gets_404_and_a_member_without_the_right_gets_403() {
-    let app = TestApp::spawn().await;
+async fn a_non_member_gets_404_and_a_member_without_the_right_gets_403(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("a@example.com").await;
     let b = app.account("b@example.com").await;
     let name = json!({ "name": "Mine now" });
@@ -192,9 +189,8 @@ async fn a_non_member_gets_404_and_a_member_without_the_right_gets_403() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn instance_routes_need_a_live_access_token() {
-    let app = TestApp::spawn().await;
+async fn instance_routes_need_a_live_access_token(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("auth-needed@example.com").await;
     assert_error(app.get("/instances").await, 401, "INVALID_TOKEN").await;
     assert_error(
@@ -228,9 +224,8 @@ async fn instance_routes_need_a_live_access_token() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_instance_limit_refuses_creation_and_parks_invites_until_there_is_room() {
-    let app = TestApp::spawn_with(&[("AUTH_MAX_INSTANCES_PER_USER", "2")]).await;
+async fn the_instance_limit_refuses_creation_and_parks_invites_until_there_is_room(db: Db) {
+    let app = TestApp::spawn_with(&db, &[("AUTH_MAX_INSTANCES_PER_USER", "2")]).await;
     let a = app.account("limit-a@example.com").await;
     let b = app.account("limit-b@example.com").await;
     let extra = app.create_instance(&b.access, "B's second").await;
@@ -276,9 +271,8 @@ async fn the_instance_limit_refuses_creation_and_parks_invites_until_there_is_ro
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_user_who_leaves_the_default_instance_gets_another_default() {
-    let app = TestApp::spawn().await;
+async fn a_user_who_leaves_the_default_instance_gets_another_default(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("default-a@example.com").await;
     let b = app.account("default-b@example.com").await;
     json_ok(app.invite(&a.access, &a.home, &b.email, "owner").await).await;
@@ -299,3 +293,12 @@ async fn a_user_who_leaves_the_default_instance_gets_another_default() {
     assert_eq!(instances["instances"][0]["role"], json!("owner"));
     app.stop().await;
 }
+
+backend_tests!(
+    an_owner_creates_lists_renames_and_deletes_an_instance,
+    names_must_be_1_to_100_characters_after_trimming,
+    a_non_member_gets_404_and_a_member_without_the_right_gets_403,
+    instance_routes_need_a_live_access_token,
+    the_instance_limit_refuses_creation_and_parks_invites_until_there_is_room,
+    a_user_who_leaves_the_default_instance_gets_another_default,
+);

@@ -4,11 +4,10 @@ use std::collections::HashSet;
 
 use shared::constants::ACCESS_TOKEN_TYPE;
 
-use crate::helpers::{assert_error, json_ok, str_field, TestApp, STRONG_PASSWORD};
+use crate::helpers::{assert_error, json_ok, str_field, Db, TestApp, STRONG_PASSWORD};
 
-#[tokio::test]
-async fn login_token_verifies_with_shared_and_carries_every_claim() {
-    let app = TestApp::spawn().await;
+async fn login_token_verifies_with_shared_and_carries_every_claim(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let signup = app.signed_up("claims@example.com").await;
     let user_id = str_field(&signup, "/user/id").to_owned();
 
@@ -77,9 +76,8 @@ fn base64_url_decode(segment: &str) -> Vec<u8> {
         .expect("base64url")
 }
 
-#[tokio::test]
-async fn unknown_email_and_wrong_password_get_byte_identical_bodies() {
-    let app = TestApp::spawn().await;
+async fn unknown_email_and_wrong_password_get_byte_identical_bodies(db: Db) {
+    let app = TestApp::spawn(&db).await;
     app.signed_up("known@example.com").await;
 
     let wrong_password = app.login("known@example.com", "Wr0ng!password").await;
@@ -95,9 +93,8 @@ async fn unknown_email_and_wrong_password_get_byte_identical_bodies() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn failed_logins_lock_the_account_even_for_the_right_password() {
-    let app = TestApp::spawn_with(&[("AUTH_LOGIN_MAX_FAILURES", "3")]).await;
+async fn failed_logins_lock_the_account_even_for_the_right_password(db: Db) {
+    let app = TestApp::spawn_with(&db, &[("AUTH_LOGIN_MAX_FAILURES", "3")]).await;
     app.signed_up("victim@example.com").await;
     app.signed_up("bystander@example.com").await;
 
@@ -136,9 +133,8 @@ async fn failed_logins_lock_the_account_even_for_the_right_password() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_successful_login_clears_earlier_failures() {
-    let app = TestApp::spawn_with(&[("AUTH_LOGIN_MAX_FAILURES", "2")]).await;
+async fn a_successful_login_clears_earlier_failures(db: Db) {
+    let app = TestApp::spawn_with(&db, &[("AUTH_LOGIN_MAX_FAILURES", "2")]).await;
     app.signed_up("forgetful@example.com").await;
     assert_error(
         app.login("forgetful@example.com", "Wr0ng!pass").await,
@@ -156,3 +152,10 @@ async fn a_successful_login_clears_earlier_failures() {
     json_ok(app.login("forgetful@example.com", STRONG_PASSWORD).await).await;
     app.stop().await;
 }
+
+backend_tests!(
+    login_token_verifies_with_shared_and_carries_every_claim,
+    unknown_email_and_wrong_password_get_byte_identical_bodies,
+    failed_logins_lock_the_account_even_for_the_right_password,
+    a_successful_login_clears_earlier_failures,
+);

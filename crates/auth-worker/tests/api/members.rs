@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use shared::Role;
 
-use crate::helpers::{assert_error, json_ok, str_field, Account, TestApp, STRONG_PASSWORD};
+use crate::helpers::{assert_error, json_ok, str_field, Account, Db, TestApp, STRONG_PASSWORD};
 
 fn member_path(instance: &str, user: &str) -> String {
     format!("/instances/{instance}/members/{user}")
@@ -32,9 +32,8 @@ async fn remove(app: &TestApp, token: &str, instance: &str, user: &str) -> reqwe
         .await
 }
 
-#[tokio::test]
-async fn an_invited_account_is_a_member_and_its_next_token_says_so() {
-    let app = TestApp::spawn().await;
+async fn an_invited_account_is_a_member_and_its_next_token_says_so(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("inviter@example.com").await;
     let b = app.account("invitee@example.com").await;
     assert_eq!(app.claims(&b.access).mem.len(), 1);
@@ -76,9 +75,8 @@ async fn an_invited_account_is_a_member_and_its_next_token_says_so() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_pending_invite_is_applied_at_signup_with_its_role() {
-    let app = TestApp::spawn().await;
+async fn a_pending_invite_is_applied_at_signup_with_its_role(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("host@example.com").await;
     json_ok(
         app.invite(&a.access, &a.home, "Later@Example.com", "viewer")
@@ -112,9 +110,8 @@ async fn a_pending_invite_is_applied_at_signup_with_its_role() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn invite_answers_are_byte_identical_whether_or_not_the_account_exists() {
-    let app = TestApp::spawn().await;
+async fn invite_answers_are_byte_identical_whether_or_not_the_account_exists(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("probe@example.com").await;
     app.account("exists@example.com").await;
 
@@ -138,9 +135,8 @@ async fn invite_answers_are_byte_identical_whether_or_not_the_account_exists() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn bad_invites_and_roles_are_invalid_requests() {
-    let app = TestApp::spawn().await;
+async fn bad_invites_and_roles_are_invalid_requests(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("strict@example.com").await;
     let b = app.account("strict-b@example.com").await;
     json_ok(app.invite(&a.access, &a.home, &b.email, "viewer").await).await;
@@ -171,9 +167,8 @@ async fn bad_invites_and_roles_are_invalid_requests() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn roles_change_and_members_leave_or_are_removed() {
-    let app = TestApp::spawn().await;
+async fn roles_change_and_members_leave_or_are_removed(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a = app.account("boss@example.com").await;
     let b = app.account("worker@example.com").await;
     let c = app.account("other@example.com").await;
@@ -260,9 +255,8 @@ async fn roles_change_and_members_leave_or_are_removed() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_last_owner_can_neither_leave_nor_be_demoted() {
-    let app = TestApp::spawn().await;
+async fn the_last_owner_can_neither_leave_nor_be_demoted(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let a: Account = app.account("only-owner@example.com").await;
     let b = app.account("next-owner@example.com").await;
     assert_error(
@@ -304,9 +298,8 @@ async fn the_last_owner_can_neither_leave_nor_be_demoted() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_member_limit_counts_members_and_pending_invites() {
-    let app = TestApp::spawn_with(&[("AUTH_MAX_MEMBERS_PER_INSTANCE", "2")]).await;
+async fn the_member_limit_counts_members_and_pending_invites(db: Db) {
+    let app = TestApp::spawn_with(&db, &[("AUTH_MAX_MEMBERS_PER_INSTANCE", "2")]).await;
     let a = app.account("crowded@example.com").await;
     json_ok(
         app.invite(&a.access, &a.home, "pending@example.com", "viewer")
@@ -328,3 +321,13 @@ async fn the_member_limit_counts_members_and_pending_invites() {
     .await;
     app.stop().await;
 }
+
+backend_tests!(
+    an_invited_account_is_a_member_and_its_next_token_says_so,
+    a_pending_invite_is_applied_at_signup_with_its_role,
+    invite_answers_are_byte_identical_whether_or_not_the_account_exists,
+    bad_invites_and_roles_are_invalid_requests,
+    roles_change_and_members_leave_or_are_removed,
+    the_last_owner_can_neither_leave_nor_be_demoted,
+    the_member_limit_counts_members_and_pending_invites,
+);

@@ -1,12 +1,13 @@
-//! Restart on the same database file, and start-up on a missing folder.
+//! SQLite only: restart on the same database file, and start-up on an unusable path.
+//! (Several nodes and restarts on PostgreSQL are in `cluster`.)
 
-use crate::helpers::{json_ok, str_field, TestApp, STRONG_PASSWORD};
+use crate::helpers::{json_ok, str_field, Db, TestApp, STRONG_PASSWORD};
 
 #[tokio::test]
 async fn users_and_sessions_survive_a_restart() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn(&Db::Sqlite).await;
     let signup = app.signed_up("durable@example.com").await;
-    let dir = app.stop().await;
+    let dir = app.stop().await.expect("SQLite data dir");
     assert!(TestApp::db_path_in(dir.path()).exists());
 
     let app = TestApp::spawn_in(dir, &[]).await;
@@ -26,10 +27,10 @@ async fn users_and_sessions_survive_a_restart() {
 
 #[tokio::test]
 async fn revocations_survive_a_restart() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn(&Db::Sqlite).await;
     let signup = app.signed_up("revoked@example.com").await;
     json_ok(app.logout(str_field(&signup, "/refreshToken")).await).await;
-    let dir = app.stop().await;
+    let dir = app.stop().await.expect("SQLite data dir");
 
     let app = TestApp::spawn_in(dir, &[]).await;
     crate::helpers::assert_error(

@@ -1,6 +1,6 @@
 //! Per-IP rate limit on the auth endpoints.
 
-use crate::helpers::{assert_error, json_ok, TestApp};
+use crate::helpers::{assert_error, json_ok, Db, TestApp};
 
 async fn retry_after(response: &reqwest::Response) -> u64 {
     response
@@ -13,9 +13,8 @@ async fn retry_after(response: &reqwest::Response) -> u64 {
         .expect("whole seconds")
 }
 
-#[tokio::test]
-async fn per_ip_limit_trips_at_exactly_the_configured_count() {
-    let app = TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_MINUTE", "5")]).await;
+async fn per_ip_limit_trips_at_exactly_the_configured_count(db: Db) {
+    let app = TestApp::spawn_with(&db, &[("AUTH_RATE_LIMIT_PER_MINUTE", "5")]).await;
     // Mixed endpoints share the one per-IP budget.
     for i in 0..5 {
         let response = if i % 2 == 0 {
@@ -35,17 +34,15 @@ async fn per_ip_limit_trips_at_exactly_the_configured_count() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn per_ip_limit_is_off_in_development_by_default() {
-    let app = TestApp::spawn().await;
+async fn per_ip_limit_is_off_in_development_by_default(db: Db) {
+    let app = TestApp::spawn(&db).await;
     for _ in 0..30 {
         json_ok(app.logout("unknown").await).await;
     }
     app.stop().await;
 }
 
-#[tokio::test]
-async fn forwarded_for_picks_the_bucket_only_behind_a_trusted_proxy() {
+async fn forwarded_for_picks_the_bucket_only_behind_a_trusted_proxy(db: Db) {
     let send = |app: &TestApp, ip: &'static str| {
         app.client
             .post(app.url("/logout"))
@@ -54,8 +51,11 @@ async fn forwarded_for_picks_the_bucket_only_behind_a_trusted_proxy() {
             .send()
     };
 
-    let trusted =
-        TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_MINUTE", "2"), ("TRUST_PROXY", "true")]).await;
+    let trusted = TestApp::spawn_with(
+        &db,
+        &[("AUTH_RATE_LIMIT_PER_MINUTE", "2"), ("TRUST_PROXY", "true")],
+    )
+    .await;
     for _ in 0..2 {
         json_ok(send(&trusted, "198.51.100.1").await.unwrap()).await;
     }
@@ -68,7 +68,7 @@ async fn forwarded_for_picks_the_bucket_only_behind_a_trusted_proxy() {
     json_ok(send(&trusted, "198.51.100.2").await.unwrap()).await;
     trusted.stop().await;
 
-    let untrusted = TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_MINUTE", "2")]).await;
+    let untrusted = TestApp::spawn_with(&db, &[("AUTH_RATE_LIMIT_PER_MINUTE", "2")]).await;
     json_ok(send(&untrusted, "198.51.100.1").await.unwrap()).await;
     json_ok(send(&untrusted, "198.51.100.2").await.unwrap()).await;
     // A spoofed header does not buy a fresh budget: all three came from one socket IP.
@@ -80,3 +80,9 @@ async fn forwarded_for_picks_the_bucket_only_behind_a_trusted_proxy() {
     .await;
     untrusted.stop().await;
 }
+
+backend_tests!(
+    per_ip_limit_trips_at_exactly_the_configured_count,
+    per_ip_limit_is_off_in_development_by_default,
+    forwarded_for_picks_the_bucket_only_behind_a_trusted_proxy,
+);

@@ -2,12 +2,11 @@
 
 use serde_json::json;
 
-use crate::helpers::{assert_error, json_ok, str_field, TestApp, STRONG_PASSWORD};
+use crate::helpers::{assert_error, json_ok, str_field, Db, TestApp, STRONG_PASSWORD};
 
-#[tokio::test]
-async fn signup_returns_user_default_instance_and_tokens() {
+async fn signup_returns_user_default_instance_and_tokens(db: Db) {
     // Real OWASP parameters: the production hashing path end to end.
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn(&db).await;
 
     let body = json_ok(app.signup("  New.User@Example.com ", STRONG_PASSWORD).await).await;
 
@@ -54,9 +53,8 @@ async fn signup_returns_user_default_instance_and_tokens() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn duplicate_signup_conflicts_whatever_the_case_or_surrounding_spaces() {
-    let app = TestApp::spawn().await;
+async fn duplicate_signup_conflicts_whatever_the_case_or_surrounding_spaces(db: Db) {
+    let app = TestApp::spawn(&db).await;
     app.signed_up("dup@example.com").await;
 
     for variant in [
@@ -71,9 +69,8 @@ async fn duplicate_signup_conflicts_whatever_the_case_or_surrounding_spaces() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn concurrent_duplicate_signups_create_one_user() {
-    let app = TestApp::spawn().await;
+async fn concurrent_duplicate_signups_create_one_user(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let mut attempts = tokio::task::JoinSet::new();
     for i in 0..6 {
         let (client, url) = (app.client.clone(), app.url("/signup"));
@@ -104,8 +101,8 @@ async fn concurrent_duplicate_signups_create_one_user() {
     app.stop().await;
 }
 
-async fn assert_weak(password: &str, fragment: &str) {
-    let app = TestApp::spawn().await;
+async fn assert_weak(db: &Db, password: &str, fragment: &str) {
+    let app = TestApp::spawn(db).await;
     let message = assert_error(
         app.signup("weak@example.com", password).await,
         400,
@@ -118,29 +115,24 @@ async fn assert_weak(password: &str, fragment: &str) {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn password_shorter_than_8_is_weak() {
-    assert_weak("Ab1!xyz", "at least 8").await;
+async fn password_shorter_than_8_is_weak(db: Db) {
+    assert_weak(&db, "Ab1!xyz", "at least 8").await;
 }
 
-#[tokio::test]
-async fn password_longer_than_128_is_weak() {
-    assert_weak(&format!("Aa1!{}", "x".repeat(125)), "at most 128").await;
+async fn password_longer_than_128_is_weak(db: Db) {
+    assert_weak(&db, &format!("Aa1!{}", "x".repeat(125)), "at most 128").await;
 }
 
-#[tokio::test]
-async fn password_with_fewer_than_3_character_classes_is_weak() {
-    assert_weak("lowercase123", "at least 3 of").await;
+async fn password_with_fewer_than_3_character_classes_is_weak(db: Db) {
+    assert_weak(&db, "lowercase123", "at least 3 of").await;
 }
 
-#[tokio::test]
-async fn common_password_is_weak() {
-    assert_weak("Password123!", "too common").await;
+async fn common_password_is_weak(db: Db) {
+    assert_weak(&db, "Password123!", "too common").await;
 }
 
-#[tokio::test]
-async fn invalid_email_is_an_invalid_request() {
-    let app = TestApp::spawn().await;
+async fn invalid_email_is_an_invalid_request(db: Db) {
+    let app = TestApp::spawn(&db).await;
     for email in [
         "not-an-email",
         "a@b",
@@ -157,3 +149,14 @@ async fn invalid_email_is_an_invalid_request() {
     }
     app.stop().await;
 }
+
+backend_tests!(
+    signup_returns_user_default_instance_and_tokens,
+    duplicate_signup_conflicts_whatever_the_case_or_surrounding_spaces,
+    concurrent_duplicate_signups_create_one_user,
+    password_shorter_than_8_is_weak,
+    password_longer_than_128_is_weak,
+    password_with_fewer_than_3_character_classes_is_weak,
+    common_password_is_weak,
+    invalid_email_is_an_invalid_request,
+);

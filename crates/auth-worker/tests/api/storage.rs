@@ -6,10 +6,10 @@ use auth_worker::domain::Email;
 use auth_worker::storage::{AuthStore, NewSession};
 use chrono::Utc;
 
-#[tokio::test]
-async fn purge_deletes_only_tokens_expired_before_the_cutoff() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("nested/auth.db").display());
+use crate::helpers::Db;
+
+async fn purge_deletes_only_tokens_expired_before_the_cutoff(db: Db) {
+    let (url, _dir) = db.store_url();
     let store = AuthStore::connect(&url).await.unwrap();
     let now = Utc::now();
     let now_ms = now.timestamp_millis();
@@ -128,10 +128,8 @@ async fn migration_0002_makes_every_existing_instance_owner_its_creator() {
 
 /// Purging old changes empties the page but never moves the head (or a token's `mv`)
 /// backwards, so cursors stay valid.
-#[tokio::test]
-async fn purging_changes_keeps_the_head() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+async fn purging_changes_keeps_the_head(db: Db) {
+    let (url, _dir) = db.store_url();
     let store = AuthStore::connect(&url).await.unwrap();
     let now = Utc::now();
     let session = NewSession {
@@ -176,3 +174,8 @@ async fn purging_changes_keeps_the_head() {
     assert_eq!(store.change_head().await.unwrap(), 1);
     store.close().await;
 }
+
+backend_tests!(
+    purge_deletes_only_tokens_expired_before_the_cutoff,
+    purging_changes_keeps_the_head,
+);

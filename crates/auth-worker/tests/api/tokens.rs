@@ -5,11 +5,10 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 
-use crate::helpers::{assert_error, json_ok, str_field, TestApp};
+use crate::helpers::{assert_error, json_ok, str_field, Db, TestApp};
 
-#[tokio::test]
-async fn signup_login_refresh_logout_end_to_end() {
-    let app = TestApp::spawn().await;
+async fn signup_login_refresh_logout_end_to_end(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let signup = app.signed_up("flow@example.com").await;
     let login = json_ok(
         app.login("flow@example.com", crate::helpers::STRONG_PASSWORD)
@@ -40,9 +39,8 @@ async fn signup_login_refresh_logout_end_to_end() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn reusing_a_rotated_refresh_token_fails_and_kills_its_successor() {
-    let app = TestApp::spawn().await;
+async fn reusing_a_rotated_refresh_token_fails_and_kills_its_successor(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let signup = app.signed_up("reuse@example.com").await;
     let first = str_field(&signup, "/refreshToken").to_owned();
     let rotated = json_ok(app.refresh(&first).await).await;
@@ -57,9 +55,8 @@ async fn reusing_a_rotated_refresh_token_fails_and_kills_its_successor() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn refresh_after_logout_fails_and_logout_is_idempotent() {
-    let app = TestApp::spawn().await;
+async fn refresh_after_logout_fails_and_logout_is_idempotent(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let signup = app.signed_up("bye@example.com").await;
     let refresh = str_field(&signup, "/refreshToken");
     let access = str_field(&signup, "/accessToken");
@@ -83,9 +80,8 @@ async fn refresh_after_logout_fails_and_logout_is_idempotent() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn expired_refresh_token_gets_token_expired() {
-    let app = TestApp::spawn_with(&[("REFRESH_TOKEN_TTL_SECONDS", "1")]).await;
+async fn expired_refresh_token_gets_token_expired(db: Db) {
+    let app = TestApp::spawn_with(&db, &[("REFRESH_TOKEN_TTL_SECONDS", "1")]).await;
     let signup = app.signed_up("expire@example.com").await;
     let refresh = str_field(&signup, "/refreshToken");
 
@@ -96,9 +92,8 @@ async fn expired_refresh_token_gets_token_expired() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn unknown_or_malformed_refresh_tokens_are_invalid() {
-    let app = TestApp::spawn().await;
+async fn unknown_or_malformed_refresh_tokens_are_invalid(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let signup = app.signed_up("bad-refresh@example.com").await;
     let access = str_field(&signup, "/accessToken");
     // An access token is never a refresh token.
@@ -108,18 +103,16 @@ async fn unknown_or_malformed_refresh_tokens_are_invalid() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn me_returns_the_user_for_a_live_access_token() {
-    let app = TestApp::spawn().await;
+async fn me_returns_the_user_for_a_live_access_token(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let signup = app.signed_up("me@example.com").await;
     let me = json_ok(app.me(str_field(&signup, "/accessToken")).await).await;
     assert_eq!(me, json!({ "success": true, "user": signup["user"] }));
     app.stop().await;
 }
 
-#[tokio::test]
-async fn me_rejects_refresh_tokens_and_bad_or_missing_bearers() {
-    let app = TestApp::spawn().await;
+async fn me_rejects_refresh_tokens_and_bad_or_missing_bearers(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let signup = app.signed_up("me-bad@example.com").await;
     let refresh = str_field(&signup, "/refreshToken");
     assert_error(app.me(refresh).await, 401, "INVALID_TOKEN").await;
@@ -151,9 +144,8 @@ async fn me_rejects_refresh_tokens_and_bad_or_missing_bearers() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn me_rejects_an_expired_access_token_without_grace() {
-    let app = TestApp::spawn().await;
+async fn me_rejects_an_expired_access_token_without_grace(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let signup = app.signed_up("me-expired@example.com").await;
     let live = app
         .jwt
@@ -176,9 +168,8 @@ async fn me_rejects_an_expired_access_token_without_grace() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn access_tokens_of_an_unused_session_still_work_after_other_logouts() {
-    let app = TestApp::spawn().await;
+async fn access_tokens_of_an_unused_session_still_work_after_other_logouts(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let signup = app.signed_up("two-devices@example.com").await;
     let laptop = json_ok(
         app.login("two-devices@example.com", crate::helpers::STRONG_PASSWORD)
@@ -195,3 +186,15 @@ async fn access_tokens_of_an_unused_session_still_work_after_other_logouts() {
     json_ok(app.me(str_field(&signup, "/accessToken")).await).await;
     app.stop().await;
 }
+
+backend_tests!(
+    signup_login_refresh_logout_end_to_end,
+    reusing_a_rotated_refresh_token_fails_and_kills_its_successor,
+    refresh_after_logout_fails_and_logout_is_idempotent,
+    expired_refresh_token_gets_token_expired,
+    unknown_or_malformed_refresh_tokens_are_invalid,
+    me_returns_the_user_for_a_live_access_token,
+    me_rejects_refresh_tokens_and_bad_or_missing_bearers,
+    me_rejects_an_expired_access_token_without_grace,
+    access_tokens_of_an_unused_session_still_work_after_other_logouts,
+);

@@ -3,13 +3,12 @@
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::helpers::{assert_error, TestApp, STRONG_PASSWORD};
+use crate::helpers::{assert_error, Db, TestApp, STRONG_PASSWORD};
 
 const JSON: Option<&str> = Some("application/json");
 
-#[tokio::test]
-async fn malformed_json_is_an_invalid_request() {
-    let app = TestApp::spawn().await;
+async fn malformed_json_is_an_invalid_request(db: Db) {
+    let app = TestApp::spawn(&db).await;
     for body in [
         &b"{\"email\": \"a@b.co\", "[..],
         b"not json",
@@ -29,9 +28,8 @@ async fn malformed_json_is_an_invalid_request() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn non_object_json_is_an_invalid_request() {
-    let app = TestApp::spawn().await;
+async fn non_object_json_is_an_invalid_request(db: Db) {
+    let app = TestApp::spawn(&db).await;
     for body in [
         json!(["a@b.co", STRONG_PASSWORD]),
         json!("a@b.co"),
@@ -48,9 +46,8 @@ async fn non_object_json_is_an_invalid_request() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn missing_fields_are_named() {
-    let app = TestApp::spawn().await;
+async fn missing_fields_are_named(db: Db) {
+    let app = TestApp::spawn(&db).await;
     for (path, body, field) in [
         ("/signup", json!({ "password": STRONG_PASSWORD }), "email"),
         ("/signup", json!({ "email": "a@b.co" }), "password"),
@@ -71,9 +68,8 @@ async fn missing_fields_are_named() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn wrong_types_are_named() {
-    let app = TestApp::spawn().await;
+async fn wrong_types_are_named(db: Db) {
+    let app = TestApp::spawn(&db).await;
     for (path, body, field) in [
         (
             "/signup",
@@ -106,9 +102,8 @@ async fn wrong_types_are_named() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_17_kib_body_is_an_invalid_request_not_413() {
-    let app = TestApp::spawn().await;
+async fn a_17_kib_body_is_an_invalid_request_not_413(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let padding = "x".repeat(17 * 1024);
     let body =
         json!({ "email": "big@example.com", "password": STRONG_PASSWORD, "padding": padding });
@@ -135,9 +130,8 @@ async fn a_17_kib_body_is_an_invalid_request_not_413() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_oversized_chunked_body_without_content_length_is_refused_too() {
-    let app = TestApp::spawn().await;
+async fn an_oversized_chunked_body_without_content_length_is_refused_too(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let addr = app.address.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
@@ -166,9 +160,8 @@ async fn an_oversized_chunked_body_without_content_length_is_refused_too() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn wrong_or_missing_content_type_is_an_invalid_request() {
-    let app = TestApp::spawn().await;
+async fn wrong_or_missing_content_type_is_an_invalid_request(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let body =
         serde_json::to_vec(&json!({ "email": "a@b.co", "password": STRONG_PASSWORD })).unwrap();
     for content_type in [
@@ -192,9 +185,8 @@ async fn wrong_or_missing_content_type_is_an_invalid_request() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn wrong_method_is_405_with_a_code() {
-    let app = TestApp::spawn().await;
+async fn wrong_method_is_405_with_a_code(db: Db) {
+    let app = TestApp::spawn(&db).await;
     for path in ["/signup", "/login", "/refresh", "/logout"] {
         assert_error(app.get(path).await, 405, "METHOD_NOT_ALLOWED").await;
     }
@@ -205,9 +197,8 @@ async fn wrong_method_is_405_with_a_code() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn unknown_path_is_404_with_a_code() {
-    let app = TestApp::spawn().await;
+async fn unknown_path_is_404_with_a_code(db: Db) {
+    let app = TestApp::spawn(&db).await;
     assert_error(app.get("/nope").await, 404, "NOT_FOUND").await;
     assert_error(
         app.post_json("/signup/extra", &json!({})).await,
@@ -219,9 +210,8 @@ async fn unknown_path_is_404_with_a_code() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn every_response_carries_a_request_id() {
-    let app = TestApp::spawn().await;
+async fn every_response_carries_a_request_id(db: Db) {
+    let app = TestApp::spawn(&db).await;
     let generated = app.get("/nope").await;
     let id = generated
         .headers()
@@ -240,3 +230,16 @@ async fn every_response_carries_a_request_id() {
     assert_eq!(echoed.headers()["x-request-id"], "trace-me-123");
     app.stop().await;
 }
+
+backend_tests!(
+    malformed_json_is_an_invalid_request,
+    non_object_json_is_an_invalid_request,
+    missing_fields_are_named,
+    wrong_types_are_named,
+    a_17_kib_body_is_an_invalid_request_not_413,
+    an_oversized_chunked_body_without_content_length_is_refused_too,
+    wrong_or_missing_content_type_is_an_invalid_request,
+    wrong_method_is_405_with_a_code,
+    unknown_path_is_404_with_a_code,
+    every_response_carries_a_request_id,
+);

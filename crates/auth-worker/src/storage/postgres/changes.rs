@@ -1,35 +1,39 @@
 //! The change feed's table: appended inside the transactions that make the changes,
 //! read in pages by sync nodes, purged by age.
 //!
-//! The feed head is the table's AUTOINCREMENT counter (`sqlite_sequence`), not
-//! `MAX(seq)`: after a purge empties the table the head stays where it was, so a sync
-//! node's cursor and the `mv` claim of tokens never go backwards.
+//! Sequence numbers come from the one-row `change_head` table, not a sequence: taking
+//! the next one (`UPDATE .. RETURNING`) row-locks the counter until the appending
+//! transaction commits or rolls back, so changes commit in `seq` order with no gaps,
+//! on every node sharing the database. A reader that has passed `seq` n therefore never
+//! misses a smaller one committed later (with `BIGSERIAL`, transaction A could take 9,
+//! B take 10 and commit first, and a reader at 10 would skip 9 for ever). The counter
+//! also keeps the head where it was after a purge empties `changes`, so a sync node's
+//! cursor and the `mv` claim of tokens never go backwards.
 
 use chrono::{DateTime, Utc};
 use shared::change_feed::{Change, ChangePage, ChangeRecord};
 use shared::Role;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Executor, Row as _, Sqlite, SqliteConnection};
-use tokio::sync::watch;
+use sqlx::postgres::PgRow;
+use sqlx::{Executor, PgConnection, Postgres, Row as _};
 
-use super::{iso, AuthStore, StoreError};
+use super::PgStore;
+use crate::storage::{iso, to_u64, StoreError};
 
 /// The latest sequence number handed out (0 before the first change).
 pub(super) async fn read_head<'e, E>(executor: E) -> Result<u64, sqlx::Error>
 where
-    E: Executor<'e, Database = Sqlite>,
+    E: Executor<'e, Database = Postgres>,
 {
-    let head: Option<i64> =
-        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")
-            .fetch_optional(executor)
-            .await?;
+    let head: Option<i64> = sqlx::query_scalar("SELECT seq FROM change_head")
+        .fetch_optional(executor)
+        .await?;
     Ok(head.map_or(0, to_u64))
 }
 
 /// Appends `change` on `conn` (inside the transaction making the change); returns its
 /// sequence number.
 pub(super) async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut PgConnection,
     change: &Change,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
@@ -59,29 +63,40 @@ pub(super) async fn record(
             ("instance_deleted", None, None, Some(instance_id), None)
         }
     };
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO changes (at, kind, user_id, session_id, instance_id, role) \
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+    // Held until the transaction ends: the next change on any node waits for this one.
+    let seq: i64 = sqlx::query_scalar("UPDATE change_head SET seq = seq + 1 RETURNING seq")
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO changes (seq, at, kind, user_id, session_id, instance_id, role) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(iso(now))
+    .bind(seq)
+    .bind(now)
     .bind(kind)
     .bind(user_id)
     .bind(session_id)
     .bind(instance_id)
     .bind(role)
-    .fetch_one(&mut *conn)
+    .execute(&mut *conn)
     .await?;
+    // Delivered to every listening node when (and only if) the transaction commits.
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(super::feed::CHANNEL)
+        .bind(seq.to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(to_u64(seq))
 }
 
-impl AuthStore {
+impl PgStore {
     /// Changes with `seq > after`, ascending, at most `limit`, and the feed head, read
     /// from one snapshot.
     pub async fn changes_after(&self, after: u64, limit: usize) -> Result<ChangePage, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_snapshot().await?;
         let rows = sqlx::query(
             "SELECT seq, at, kind, user_id, session_id, instance_id, role FROM changes \
-             WHERE seq > ? ORDER BY seq LIMIT ?",
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -93,11 +108,6 @@ impl AuthStore {
         Ok(ChangePage { changes, head })
     }
 
-    /// The feed head as last published by this process (wakes on every local commit).
-    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
-        self.feed_head.subscribe()
-    }
-
     /// The feed head as stored (also counts commits by other processes).
     pub async fn change_head(&self) -> Result<u64, StoreError> {
         Ok(read_head(&self.pool).await?)
@@ -105,15 +115,15 @@ impl AuthStore {
 
     /// Deletes changes committed before `cutoff`; returns how many.
     pub async fn purge_changes_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM changes WHERE at < ?")
-            .bind(iso(cutoff))
+        let done = sqlx::query("DELETE FROM changes WHERE at < $1")
+            .bind(cutoff)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
     }
 }
 
-fn decode(row: &SqliteRow) -> Result<ChangeRecord, sqlx::Error> {
+fn decode(row: &PgRow) -> Result<ChangeRecord, sqlx::Error> {
     let text = |name: &str| -> Result<String, sqlx::Error> {
         row.try_get::<Option<String>, _>(name)?
             .ok_or_else(|| corrupt(format!("change row without {name}")))
@@ -141,16 +151,11 @@ fn decode(row: &SqliteRow) -> Result<ChangeRecord, sqlx::Error> {
     };
     Ok(ChangeRecord {
         seq: to_u64(row.try_get("seq")?),
-        at: row.try_get("at")?,
+        at: iso(row.try_get::<DateTime<Utc>, _>("at")?),
         change,
     })
 }
 
 fn corrupt(what: String) -> sqlx::Error {
     sqlx::Error::Decode(format!("unexpected {what} in the changes table").into())
-}
-
-/// Sequence numbers start at 1 and only grow.
-fn to_u64(seq: i64) -> u64 {
-    u64::try_from(seq).unwrap_or(0)
 }

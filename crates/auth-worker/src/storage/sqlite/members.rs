@@ -8,7 +8,6 @@
 //! has at most `max_members_per_instance` members plus pending invites.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use shared::change_feed::Change;
 use shared::Role;
 use sqlx::SqliteConnection;
@@ -16,17 +15,9 @@ use sqlx::SqliteConnection;
 use super::instances::{
     add_membership, ensure_default, membership_count, parse_role, require_role, role_of,
 };
-use super::{changes, iso, AuthStore, StoreError};
+use super::{changes, SqliteStore};
 use crate::domain::Email;
-
-/// A member as `GET /instances/{id}/members` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Member {
-    pub user_id: String,
-    pub email: String,
-    pub role: Role,
-}
+use crate::storage::{iso, Member, StoreError};
 
 async fn owner_count(conn: &mut SqliteConnection, instance_id: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE instance_id = ? AND role = 'owner'")
@@ -72,7 +63,7 @@ pub(super) async fn claim_invites_in(
     Ok(last_seq)
 }
 
-impl AuthStore {
+impl SqliteStore {
     /// The members of an instance (any member may look), owners first.
     pub async fn list_members(
         &self,

@@ -1,36 +1,19 @@
 //! Users, with the instances they are members of.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::Row as _;
 
-use super::instances::{instances_of, Instance};
+use super::instances::instances_of;
 use super::members::claim_invites_in;
-use super::{is_unique_violation, iso, AuthStore, NewSession, StoreError};
+use super::PgStore;
 use crate::domain::Email;
+use crate::storage::{
+    is_unique_violation, Credentials, NewSession, StoreError, User, DEFAULT_INSTANCE_NAME,
+};
 
-/// Name of the instance every new user gets.
-pub const DEFAULT_INSTANCE_NAME: &str = "Personal Workspace";
-
-/// A user as the API returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct User {
-    pub id: String,
-    pub email: String,
-    /// Every instance the user is a member of, with the role.
-    pub instances: Vec<Instance>,
-}
-
-/// What a login needs to check a password. Deliberately not `Debug`: it holds the hash.
-pub struct Credentials {
-    pub user_id: String,
-    pub email: String,
-    pub password_hash: String,
-}
-
-impl AuthStore {
+impl PgStore {
     pub async fn email_exists(&self, email: &Email) -> Result<bool, StoreError> {
-        let found = sqlx::query("SELECT 1 FROM users WHERE email = ?")
+        let found = sqlx::query("SELECT 1 FROM users WHERE email = $1")
             .bind(email.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -38,7 +21,7 @@ impl AuthStore {
     }
 
     pub async fn find_credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
-        let row = sqlx::query("SELECT id, email, password_hash FROM users WHERE email = ?")
+        let row = sqlx::query("SELECT id, email, password_hash FROM users WHERE email = $1")
             .bind(email.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -61,17 +44,17 @@ impl AuthStore {
     ) -> Result<User, StoreError> {
         let user_id = uuid::Uuid::new_v4().to_string();
         let instance_id = uuid::Uuid::new_v4().to_string();
-        let mut tx = self.pool.begin().await?;
-        // First statement writes, so the transaction takes the write lock up front.
+        // The write lock: claiming invites checks limits and records changes.
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO users (id, email, password_hash, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&user_id)
         .bind(email.as_str())
         .bind(password_hash)
-        .bind(iso(now))
-        .bind(iso(now))
+        .bind(now)
+        .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(|e| {
@@ -81,23 +64,25 @@ impl AuthStore {
                 StoreError::Database(e)
             }
         })?;
-        sqlx::query("INSERT INTO instances (id, created_by, name, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&instance_id)
-            .bind(&user_id)
-            .bind(DEFAULT_INSTANCE_NAME)
-            .bind(iso(now))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO instances (id, created_by, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&instance_id)
+        .bind(&user_id)
+        .bind(DEFAULT_INSTANCE_NAME)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         // No change is recorded for it: no token of this user exists yet, and the first
         // one carries the membership.
         sqlx::query(
             "INSERT INTO memberships (instance_id, user_id, role, is_default, created_at, last_accessed_at) \
-             VALUES (?, ?, 'owner', 1, ?, ?)",
+             VALUES ($1, $2, 'owner', TRUE, $3, $4)",
         )
         .bind(&instance_id)
         .bind(&user_id)
-        .bind(iso(now))
-        .bind(iso(now))
+        .bind(now)
+        .bind(now)
         .execute(&mut *tx)
         .await?;
         let claimed = claim_invites_in(
@@ -120,7 +105,7 @@ impl AuthStore {
 
     /// The user with every instance it is a member of, default first.
     pub async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        let Some(row) = sqlx::query("SELECT id, email FROM users WHERE id = ?")
+        let Some(row) = sqlx::query("SELECT id, email FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&self.pool)
             .await?

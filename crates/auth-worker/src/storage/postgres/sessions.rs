@@ -3,44 +3,18 @@
 //! A session is created at signup or login with its first token. `/refresh` marks the
 //! presented token rotated and adds its successor to the same session, in one
 //! transaction guarded by `rotated_at IS NULL`, so two concurrent refreshes of one token
-//! cannot both succeed. Revoking a session kills every token in it and records a
+//! cannot both succeed, on one node or several. Revoking a session kills every token in it and records a
 //! `session_revoked` change for the sync nodes.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::{Postgres, Row as _, Transaction};
 
 use shared::change_feed::Change;
 
-use super::{changes, iso, AuthStore, StoreError};
+use super::{changes, PgStore};
+use crate::storage::{NewSession, RefreshTokenRecord, RotateOutcome, StoreError};
 
-/// A session to create, with its first refresh token (hash only).
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    pub id: String,
-    pub token_hash: String,
-    pub expires_at_ms: i64,
-}
-
-/// A stored refresh token with the state of its session and user.
-#[derive(Debug, Clone)]
-pub struct RefreshTokenRecord {
-    pub session_id: String,
-    pub user_id: String,
-    pub email: String,
-    pub expires_at_ms: i64,
-    pub rotated: bool,
-    pub session_revoked: bool,
-}
-
-/// Result of trying to rotate a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RotateOutcome {
-    Rotated,
-    /// Someone rotated it first, or the session was revoked meanwhile.
-    NotCurrent,
-}
-
-impl AuthStore {
+impl PgStore {
     /// Starts a session for an existing user (login).
     pub async fn start_session(
         &self,
@@ -55,24 +29,24 @@ impl AuthStore {
     }
 
     pub(super) async fn insert_session(
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut Transaction<'_, Postgres>,
         user_id: &str,
         session: &NewSession,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO sessions (id, user_id, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)")
             .bind(&session.id)
             .bind(user_id)
-            .bind(iso(now))
+            .bind(now)
             .execute(&mut **tx)
             .await?;
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at_ms) \
-             VALUES (?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(&session.token_hash)
         .bind(&session.id)
-        .bind(iso(now))
+        .bind(now)
         .bind(session.expires_at_ms)
         .execute(&mut **tx)
         .await?;
@@ -89,7 +63,7 @@ impl AuthStore {
              FROM refresh_tokens t \
              JOIN sessions s ON s.id = t.session_id \
              JOIN users u ON u.id = s.user_id \
-             WHERE t.token_hash = ?",
+             WHERE t.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -99,8 +73,8 @@ impl AuthStore {
             user_id: row.get("user_id"),
             email: row.get("email"),
             expires_at_ms: row.get("expires_at_ms"),
-            rotated: row.get::<i64, _>("rotated") != 0,
-            session_revoked: row.get::<i64, _>("revoked") != 0,
+            rotated: row.get("rotated"),
+            session_revoked: row.get("revoked"),
         }))
     }
 
@@ -114,12 +88,29 @@ impl AuthStore {
         now: DateTime<Utc>,
     ) -> Result<RotateOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Share-locks the live session: a revocation committed first (by any node) makes
+        // this match nothing, one still running waits until this rotation ends, so no
+        // successor is ever issued into a session revoked meanwhile (SQLite gets the
+        // same from its single writer).
+        let live = sqlx::query(
+            "SELECT 1 FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id \
+             WHERE t.token_hash = $1 AND s.revoked_at IS NULL FOR SHARE OF s",
+        )
+        .bind(old_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if live.is_none() {
+            tx.rollback().await?;
+            return Ok(RotateOutcome::NotCurrent);
+        }
+        // Row-locks the token: of two racing rotations the second re-checks
+        // `rotated_at IS NULL` after the first commits and matches nothing.
         let marked = sqlx::query(
-            "UPDATE refresh_tokens SET rotated_at = ? \
-             WHERE token_hash = ? AND rotated_at IS NULL \
+            "UPDATE refresh_tokens SET rotated_at = $1 \
+             WHERE token_hash = $2 AND rotated_at IS NULL \
                AND session_id IN (SELECT id FROM sessions WHERE revoked_at IS NULL)",
         )
-        .bind(iso(now))
+        .bind(now)
         .bind(old_hash)
         .execute(&mut *tx)
         .await?;
@@ -129,10 +120,10 @@ impl AuthStore {
         }
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at_ms) \
-             SELECT ?, session_id, ?, ? FROM refresh_tokens WHERE token_hash = ?",
+             SELECT $1, session_id, $2, $3 FROM refresh_tokens WHERE token_hash = $4",
         )
         .bind(new_hash)
-        .bind(iso(now))
+        .bind(now)
         .bind(new_expires_at_ms)
         .bind(old_hash)
         .execute(&mut *tx)
@@ -165,7 +156,7 @@ impl AuthStore {
         // Looked up outside the write lock: unknown tokens (logout is idempotent and
         // answers everyone the same) cost no write transaction.
         let session: Option<String> =
-            sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = ?")
+            sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -178,16 +169,16 @@ impl AuthStore {
 
     /// Marks the session revoked; the change's sequence number if it was live.
     async fn revoke_in(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut Transaction<'static, Postgres>,
         session_id: &str,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<u64>, StoreError> {
         let user_id: Option<String> = sqlx::query_scalar(
-            "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
-             WHERE id = ? AND revoked_at IS NULL RETURNING user_id",
+            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
+             WHERE id = $3 AND revoked_at IS NULL RETURNING user_id",
         )
-        .bind(iso(now))
+        .bind(now)
         .bind(reason)
         .bind(session_id)
         .fetch_optional(&mut **tx)
@@ -209,7 +200,7 @@ impl AuthStore {
         user_id: &str,
     ) -> Result<bool, StoreError> {
         let active = sqlx::query(
-            "SELECT 1 FROM sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+            "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
         )
         .bind(session_id)
         .bind(user_id)
@@ -225,7 +216,7 @@ impl AuthStore {
         &self,
         cutoff_ms: i64,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at_ms < ?")
+        let done = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at_ms < $1")
             .bind(cutoff_ms)
             .execute(&self.pool)
             .await?;

@@ -5,38 +5,26 @@
 //! not exist, so no answer confirms that someone else's instance exists.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use shared::change_feed::Change;
 use shared::{Memberships, Role};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row as _, SqliteConnection};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row as _};
 
-use super::{changes, iso, AuthStore, StoreError};
-
-/// One of a user's instances with the user's role in it, camelCase on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Instance {
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    pub created_at: String,
-    pub last_accessed_at: String,
-    pub is_default: bool,
-}
+use super::{changes, PgStore};
+use crate::storage::{iso, Instance, StoreError};
 
 const INSTANCE_SELECT: &str =
     "SELECT i.id, i.name, m.role, i.created_at, m.last_accessed_at, m.is_default \
      FROM memberships m JOIN instances i ON i.id = m.instance_id";
 
-fn decode_instance(row: &SqliteRow) -> Result<Instance, sqlx::Error> {
+fn decode_instance(row: &PgRow) -> Result<Instance, sqlx::Error> {
     Ok(Instance {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         role: parse_role(&row.try_get::<String, _>("role")?)?,
-        created_at: row.try_get("created_at")?,
-        last_accessed_at: row.try_get("last_accessed_at")?,
-        is_default: row.try_get::<i64, _>("is_default")? != 0,
+        created_at: iso(row.try_get::<DateTime<Utc>, _>("created_at")?),
+        last_accessed_at: iso(row.try_get::<DateTime<Utc>, _>("last_accessed_at")?),
+        is_default: row.try_get("is_default")?,
     })
 }
 
@@ -48,12 +36,12 @@ pub(super) fn parse_role(raw: &str) -> Result<Role, sqlx::Error> {
 
 /// `user_id`'s role in `instance_id`, if a member.
 pub(super) async fn role_of(
-    conn: &mut SqliteConnection,
+    conn: &mut PgConnection,
     instance_id: &str,
     user_id: &str,
 ) -> Result<Option<Role>, sqlx::Error> {
     let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM memberships WHERE instance_id = ? AND user_id = ?")
+        sqlx::query_scalar("SELECT role FROM memberships WHERE instance_id = $1 AND user_id = $2")
             .bind(instance_id)
             .bind(user_id)
             .fetch_optional(&mut *conn)
@@ -64,7 +52,7 @@ pub(super) async fn role_of(
 /// The caller's role: `NotFound` for a non-member, `Forbidden` for a non-owner when
 /// `owner_only`.
 pub(super) async fn require_role(
-    conn: &mut SqliteConnection,
+    conn: &mut PgConnection,
     instance_id: &str,
     user_id: &str,
     owner_only: bool,
@@ -80,10 +68,10 @@ pub(super) async fn require_role(
 
 /// How many instances `user_id` is a member of.
 pub(super) async fn membership_count(
-    conn: &mut SqliteConnection,
+    conn: &mut PgConnection,
     user_id: &str,
 ) -> Result<usize, sqlx::Error> {
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE user_id = ?")
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE user_id = $1")
         .bind(user_id)
         .fetch_one(&mut *conn)
         .await?;
@@ -92,7 +80,7 @@ pub(super) async fn membership_count(
 
 /// Adds a membership (not the default unless the user has none) and records the change.
 pub(super) async fn add_membership(
-    conn: &mut SqliteConnection,
+    conn: &mut PgConnection,
     instance_id: &str,
     user_id: &str,
     role: Role,
@@ -100,13 +88,13 @@ pub(super) async fn add_membership(
 ) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "INSERT INTO memberships (instance_id, user_id, role, is_default, created_at, last_accessed_at) \
-         VALUES (?, ?, ?, 0, ?, ?)",
+         VALUES ($1, $2, $3, FALSE, $4, $5)",
     )
     .bind(instance_id)
     .bind(user_id)
     .bind(role.as_str())
-    .bind(iso(now))
-    .bind(iso(now))
+    .bind(now)
+    .bind(now)
     .execute(&mut *conn)
     .await?;
     ensure_default(conn, user_id).await?;
@@ -125,14 +113,14 @@ pub(super) async fn add_membership(
 /// A user with memberships but no default gets their oldest membership as default (after
 /// they leave, are removed from, or delete their default instance; or on first join).
 pub(super) async fn ensure_default(
-    conn: &mut SqliteConnection,
+    conn: &mut PgConnection,
     user_id: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE memberships SET is_default = 1 \
-         WHERE user_id = ?1 \
-           AND NOT EXISTS (SELECT 1 FROM memberships WHERE user_id = ?1 AND is_default = 1) \
-           AND instance_id = (SELECT instance_id FROM memberships WHERE user_id = ?1 \
+        "UPDATE memberships SET is_default = TRUE \
+         WHERE user_id = $1 \
+           AND NOT EXISTS (SELECT 1 FROM memberships WHERE user_id = $1 AND is_default) \
+           AND instance_id = (SELECT instance_id FROM memberships WHERE user_id = $1 \
                               ORDER BY created_at, instance_id LIMIT 1)",
     )
     .bind(user_id)
@@ -143,11 +131,11 @@ pub(super) async fn ensure_default(
 
 /// Every instance `user_id` is a member of, default first, then oldest first.
 pub(super) async fn instances_of(
-    conn: &mut SqliteConnection,
+    conn: &mut PgConnection,
     user_id: &str,
 ) -> Result<Vec<Instance>, sqlx::Error> {
     sqlx::query(&format!(
-        "{INSTANCE_SELECT} WHERE m.user_id = ? ORDER BY m.is_default DESC, m.created_at, i.id"
+        "{INSTANCE_SELECT} WHERE m.user_id = $1 ORDER BY m.is_default DESC, m.created_at, i.id"
     ))
     .bind(user_id)
     .fetch_all(&mut *conn)
@@ -158,12 +146,12 @@ pub(super) async fn instances_of(
 }
 
 async fn instance_of(
-    conn: &mut SqliteConnection,
+    conn: &mut PgConnection,
     instance_id: &str,
     user_id: &str,
 ) -> Result<Instance, StoreError> {
     let row = sqlx::query(&format!(
-        "{INSTANCE_SELECT} WHERE m.instance_id = ? AND m.user_id = ?"
+        "{INSTANCE_SELECT} WHERE m.instance_id = $1 AND m.user_id = $2"
     ))
     .bind(instance_id)
     .bind(user_id)
@@ -173,7 +161,7 @@ async fn instance_of(
     Ok(decode_instance(&row)?)
 }
 
-impl AuthStore {
+impl PgStore {
     /// Every instance `user_id` is a member of.
     pub async fn list_instances(&self, user_id: &str) -> Result<Vec<Instance>, StoreError> {
         let mut conn = self.pool.acquire().await?;
@@ -195,13 +183,15 @@ impl AuthStore {
             return Err(StoreError::InstanceLimit(max));
         }
         let id = uuid::Uuid::new_v4().to_string();
-        sqlx::query("INSERT INTO instances (id, created_by, name, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&id)
-            .bind(user_id)
-            .bind(name)
-            .bind(iso(now))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO instances (id, created_by, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let seq = add_membership(&mut tx, &id, user_id, Role::Owner, now).await?;
         let instance = instance_of(&mut tx, &id, user_id).await?;
         self.commit(tx, Some(seq)).await?;
@@ -217,7 +207,7 @@ impl AuthStore {
     ) -> Result<Instance, StoreError> {
         let mut tx = self.begin_write().await?;
         require_role(&mut tx, instance_id, user_id, true).await?;
-        sqlx::query("UPDATE instances SET name = ? WHERE id = ?")
+        sqlx::query("UPDATE instances SET name = $1 WHERE id = $2")
             .bind(name)
             .bind(instance_id)
             .execute(&mut *tx)
@@ -239,12 +229,12 @@ impl AuthStore {
         let mut tx = self.begin_write().await?;
         require_role(&mut tx, instance_id, user_id, true).await?;
         let members: Vec<String> =
-            sqlx::query_scalar("SELECT user_id FROM memberships WHERE instance_id = ?")
+            sqlx::query_scalar("SELECT user_id FROM memberships WHERE instance_id = $1")
                 .bind(instance_id)
                 .fetch_all(&mut *tx)
                 .await?;
         // Memberships and invites go by ON DELETE CASCADE.
-        sqlx::query("DELETE FROM instances WHERE id = ?")
+        sqlx::query("DELETE FROM instances WHERE id = $1")
             .bind(instance_id)
             .execute(&mut *tx)
             .await?;
@@ -270,10 +260,10 @@ impl AuthStore {
     /// between shows up in `mem` and again, with `seq > mv`, as an override on the sync
     /// nodes (harmless); the reverse order could miss it in both.
     pub async fn token_memberships(&self, user_id: &str) -> Result<(u64, Memberships), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_snapshot().await?;
         let head = changes::read_head(&mut *tx).await?;
         let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT instance_id, role FROM memberships WHERE user_id = ?")
+            sqlx::query_as("SELECT instance_id, role FROM memberships WHERE user_id = $1")
                 .bind(user_id)
                 .fetch_all(&mut *tx)
                 .await?;
