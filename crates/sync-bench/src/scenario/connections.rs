@@ -36,11 +36,9 @@ pub async fn run(ctx: &Ctx, args: &ConnectionsArgs) -> anyhow::Result<Report> {
         .collect();
     let mut urls = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
-        let token = ctx.connector.tokens().token(i)?;
-        urls.push(
-            ctx.connector
-                .url_for(&store_ids[i / args.sockets_per_store], token.as_deref()),
-        );
+        let store = &store_ids[i / args.sockets_per_store];
+        let token = ctx.connector.tokens().token(i, store)?;
+        urls.push(ctx.connector.url_for(store, token.as_deref()));
     }
 
     let pid = ctx.opts.server_pid;
