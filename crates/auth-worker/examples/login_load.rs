@@ -212,8 +212,8 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(1)
         .max(1);
     let serial_p99 = percentile(&baseline, 0.99).map(|d| d.as_secs_f64() * 1e3);
-    let login_bound = serial_p99
-        .map(|p| p * args.clients.div_ceil(hash_concurrency) as f64 * LOGIN_BOUND_SLACK);
+    let login_bound =
+        serial_p99.map(|p| p * args.clients.div_ceil(hash_concurrency) as f64 * LOGIN_BOUND_SLACK);
     println!(
         "login p99 bound (ceil({} / {hash_concurrency}) x serial p99 x {LOGIN_BOUND_SLACK}): {}",
         args.clients,
@@ -251,9 +251,7 @@ fn json_report(
     login_bound: Option<f64>,
 ) -> serde_json::Value {
     let msv = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
-    let metric = |key: &str, label: &str, value: Option<f64>, unit: &str| {
-        json!({ "key": key, "label": label, "value": value, "unit": unit })
-    };
+    let metric = |key: &str, label: &str, value: Option<f64>, unit: &str| json!({ "key": key, "label": label, "value": value, "unit": unit });
     let target = |key: &str, threshold: f64, measured: Option<f64>| {
         json!({
             "metric": key,

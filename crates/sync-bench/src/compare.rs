@@ -150,8 +150,12 @@ mod tests {
         std::fs::create_dir_all(&b).unwrap();
         for (d, rate) in [(&a, 6_000.0), (&b, 60_000.0)] {
             let mut r = Report::new("push", "ws://x", "jwt");
-            r.param("batch", 100)
-                .metric("acked_events_per_sec", "acked events/s", Some(rate), "events/s");
+            r.param("batch", 100).metric(
+                "acked_events_per_sec",
+                "acked events/s",
+                Some(rate),
+                "events/s",
+            );
             r.write_json(&d.join("push.json")).unwrap();
         }
         let md = render(&a, &b).unwrap();
@@ -159,7 +163,10 @@ mod tests {
             md.contains("| push | batch=100 | acked events/s | 6,000 events/s | 60,000 events/s | 10.00x (higher is better) | >= 8x: met |"),
             "{md}"
         );
-        assert!(md.contains("| pull |  | events_per_sec | n/a | n/a | n/a |"), "{md}");
+        assert!(
+            md.contains("| pull |  | events_per_sec | n/a | n/a | n/a |"),
+            "{md}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use rand::{Rng, SeedableRng};
 use futures_util::{SinkExt, StreamExt};
+use rand::{Rng, SeedableRng};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::{timeout, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;

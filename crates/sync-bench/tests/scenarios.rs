@@ -109,7 +109,10 @@ async fn every_scenario_completes_against_sync_worker() {
         .run(&["push", "--batch", "5", "--duration", "0.3"])
         .await
         .expect("push, one in flight");
-    assert!(one.params.iter().any(|p| p.name == "in_flight" && p.value == "1"));
+    assert!(one
+        .params
+        .iter()
+        .any(|p| p.name == "in_flight" && p.value == "1"));
     assert!(metric(&one, "ack_p50_ms") > 0.0);
 
     let pipelined = server
@@ -188,7 +191,10 @@ async fn every_scenario_completes_against_sync_worker() {
         .await
         .expect("clients, paced");
     // 2 writers x 20 pushes/s x 0.5 s: about 20 pushes, never many more.
-    assert!(metric(&paced, "pushes_per_sec") <= 2.0 * 20.0 * 1.5, "{paced:?}");
+    assert!(
+        metric(&paced, "pushes_per_sec") <= 2.0 * 20.0 * 1.5,
+        "{paced:?}"
+    );
 
     let fanout = server
         .run(&[

@@ -201,7 +201,12 @@ pub async fn run(ctx: &Ctx, args: &ClientsArgs) -> anyhow::Result<Report> {
         &ack_latency.summary(),
     );
     let receive = receive_latency.summary();
-    add_latency(&mut report, "receive", "push-to-receive (readers)", &receive);
+    add_latency(
+        &mut report,
+        "receive",
+        "push-to-receive (readers)",
+        &receive,
+    );
     report
         .metric(
             "receive_samples",

@@ -25,10 +25,10 @@ pub const TARGET_ACK_P99_MS: f64 = 5.0;
 /// otherwise) or `push-pipelined` (8 outstanding by default).
 pub async fn run(ctx: &Ctx, args: &PushArgs, pipelined: bool) -> anyhow::Result<Report> {
     let name = if pipelined { "push-pipelined" } else { "push" };
-    let in_flight = args
-        .writer
-        .in_flight
-        .unwrap_or(if pipelined { PIPELINED_IN_FLIGHT } else { 1 });
+    let in_flight =
+        args.writer
+            .in_flight
+            .unwrap_or(if pipelined { PIPELINED_IN_FLIGHT } else { 1 });
     let store = fresh_store_id(&ctx.opts.store_prefix, "push", 0);
     let socket = ctx.connector.connect(&store, 0).await?;
     let plan = WriterPlan::fixed(

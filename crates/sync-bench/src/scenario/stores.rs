@@ -20,11 +20,15 @@ const CONNECT_CONCURRENCY: usize = 64;
 /// Runs `stores` (one push in flight per writer unless `--in-flight` says otherwise) or
 /// `stores-pipelined` (8 by default).
 pub async fn run(ctx: &Ctx, args: &StoresArgs, pipelined: bool) -> anyhow::Result<Report> {
-    let name = if pipelined { "stores-pipelined" } else { "stores" };
-    let in_flight = args
-        .writer
-        .in_flight
-        .unwrap_or(if pipelined { PIPELINED_IN_FLIGHT } else { 1 });
+    let name = if pipelined {
+        "stores-pipelined"
+    } else {
+        "stores"
+    };
+    let in_flight =
+        args.writer
+            .in_flight
+            .unwrap_or(if pipelined { PIPELINED_IN_FLIGHT } else { 1 });
     let stores: Vec<String> = (0..args.stores)
         .map(|i| fresh_store_id(&ctx.opts.store_prefix, "stores", i))
         .collect();
