@@ -19,8 +19,10 @@ raise_nofile() {
 
 SERVER_PID=""
 SERVER_PGID=""
-# A prefix for the server command (e.g. `taskset -c 0`), per scenario.
+# A prefix for the server command (e.g. `taskset -c 0`), and extra environment
+# (`KEY=value` words) for it, per scenario.
 SERVER_WRAP=()
+SERVER_ENV=()
 
 stop_server() {
   if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -71,7 +73,7 @@ start_sync_worker() {
   # cwd is the empty temp dir, so no .dev.vars of the checkout is read.
   (
     cd "$dir"
-    exec "${SERVER_WRAP[@]}" env RUST_LOG="${SERVER_LOG:-warn}" HOST=127.0.0.1 PORT="$PORT" \
+    exec "${SERVER_WRAP[@]}" env "${SERVER_ENV[@]}" RUST_LOG="${SERVER_LOG:-warn}" HOST=127.0.0.1 PORT="$PORT" \
       DATABASE_URL="sqlite://$dir/sync.db" REQUIRE_AUTH=true JWT_SECRET="$JWT_SECRET" \
       "$SERVER"
   ) >"$RESULTS/$name.server.log" 2>&1 &

@@ -54,8 +54,32 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let runtime = runtime.enable_all().build().context("starting tokio")?;
     let json = cli.global.json.clone();
+    let server_pid = cli.global.server_pid;
+    let cpu_before = server_pid.and_then(|p| rss::read_cpu_seconds(p).ok());
+    let started = std::time::Instant::now();
     let mut report = runtime.block_on(run_scenario(cli))?;
     report.param("client_nofile", nofile);
+    // How much of the run's wall time the server got on a CPU: on a shared machine a
+    // low share next to high latency means the server waited for a core, not for work.
+    let wall = started.elapsed().as_secs_f64();
+    let cpu_used = server_pid
+        .and_then(|p| rss::read_cpu_seconds(p).ok())
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
+    report
+        .metric("server_cpu_s", "server CPU time (whole run)", cpu_used, "s")
+        .metric(
+            "server_cpu_share",
+            "server CPU / wall time (whole run)",
+            cpu_used.map(|c| c / wall.max(1e-9)),
+            "cores",
+        )
+        .metric(
+            "load_average_1m",
+            "machine load average (1 min, at the end)",
+            read_load_average(),
+            "",
+        );
     std::io::stdout().write_all(report.to_table().as_bytes())?;
     if let Some(path) = json {
         report.write_json(&path)?;
@@ -79,6 +103,16 @@ pub async fn run_scenario(cli: Cli) -> anyhow::Result<Report> {
             unreachable!("handled before the runtime starts")
         }
     }
+}
+
+/// The 1-minute load average, from `/proc/loadavg`.
+fn read_load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Raises the soft RLIMIT_NOFILE as far as the hard limit allows (many sockets need many
