@@ -33,7 +33,7 @@ CLIENTS_R="${COMPARE_CLIENTS_R:-4}"
 
 command -v node >/dev/null || { log "node (>= 20) is needed for the reference"; exit 1; }
 raise_nofile 4096
-log "building release (sync-worker, sync-bench)"
+log "building release (sync-worker, sync-bench, auth-worker)"
 cargo build --release -p sync-worker -p sync-bench -p auth-worker --bins --example login_load
 SERVER="$CARGO_TARGET_DIR/release/sync-worker"
 BENCH="$CARGO_TARGET_DIR/release/sync-bench"
