@@ -22,6 +22,11 @@ e2e:
     cd web && npm ci --no-audit --no-fund && npm run build
     cd e2e/browser && npm ci --no-audit --no-fund && npm test
 
-# The standard benchmark suite against a release build; results in bench-results/.
+# The standard benchmark suite against a release build (issues 5 and 8); results in bench-results/
 bench:
     bash bench/run.sh
+
+# The same scenarios against the Cloudflare original (bench/reference, wrangler in local
+# workerd; installs its npm packages itself) and sync-worker, with the ratio per row.
+bench-compare:
+    bash bench/compare.sh

@@ -1,9 +1,15 @@
 //! Login load against a running auth-worker: are logins bounded by hashing, and does the
 //! runtime stay responsive meanwhile?
 //!
-//! Starts nothing itself. Signs up `--users` accounts (409 = already there, fine), then
-//! runs `--clients` concurrent login loops for `--duration` seconds while one more task
-//! polls `GET /health`, and prints login p50/p99, logins per second and /health p99.
+//! Starts nothing itself. Signs up `--users` accounts (409 = already there, fine), times
+//! `--baseline-logins` logins one after another (the argon2 time alone, nothing queued),
+//! then runs `--clients` concurrent login loops for `--duration` seconds while one more
+//! task polls `GET /health`, and prints login p50/p99, logins per second and /health p99.
+//!
+//! Issue 8 targets: `/health` p99 at most 5 ms under the load, and login p99 bounded by
+//! argon2 alone: at most ceil(clients / hash concurrency) x the serial login p99, +20%
+//! for scheduling. `--json` writes the result in sync-bench's report format, so
+//! `sync-bench summarize` (and `just bench`) puts it in the results table.
 //!
 //! ```text
 //! cargo run --release -p auth-worker --example login_load -- --url http://127.0.0.1:8788
@@ -38,7 +44,21 @@ struct Args {
     /// Pause between /health polls, in milliseconds.
     #[arg(long, default_value_t = 10)]
     health_interval_ms: u64,
+    /// Logins timed one at a time before the load: the argon2 cost with no queueing.
+    #[arg(long, default_value_t = 10)]
+    baseline_logins: usize,
+    /// The server's AUTH_MAX_CONCURRENT_HASHES (default there: the number of CPUs).
+    #[arg(long)]
+    hash_concurrency: Option<usize>,
+    /// Write the result as a sync-bench JSON report to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
+
+/// Issue 8: `/health` p99 at most 5 ms while the clients log in.
+const TARGET_HEALTH_P99_MS: f64 = 5.0;
+/// Slack over the pure argon2 queueing bound, for scheduling on a shared machine.
+const LOGIN_BOUND_SLACK: f64 = 1.2;
 
 const PASSWORD: &str = "L0ad-test!pass";
 
@@ -72,6 +92,29 @@ async fn main() -> anyhow::Result<()> {
         "created {} users in {:.1} s",
         emails.len(),
         setup.elapsed().as_secs_f64()
+    );
+
+    let mut baseline = Vec::with_capacity(args.baseline_logins);
+    for i in 0..args.baseline_logins {
+        let sent = Instant::now();
+        let response = client
+            .post(format!("{base}/login"))
+            .json(&json!({ "email": &emails[i % emails.len()], "password": PASSWORD }))
+            .send()
+            .await
+            .context("baseline login")?;
+        if !response.status().is_success() {
+            bail!("baseline login failed: {}", response.status());
+        }
+        let _ = response.bytes().await;
+        baseline.push(sent.elapsed());
+    }
+    baseline.sort();
+    println!(
+        "serial logins (argon2 alone): {}  p50 {}  p99 {}",
+        baseline.len(),
+        ms(percentile(&baseline, 0.50)),
+        ms(percentile(&baseline, 0.99))
     );
 
     let duration = Duration::from_secs(args.duration);
@@ -162,7 +205,94 @@ async fn main() -> anyhow::Result<()> {
         ms(percentile(&health_latencies, 0.99)),
         ms(health_latencies.last().copied())
     );
+
+    let hash_concurrency = args
+        .hash_concurrency
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1);
+    let serial_p99 = percentile(&baseline, 0.99).map(|d| d.as_secs_f64() * 1e3);
+    let login_bound =
+        serial_p99.map(|p| p * args.clients.div_ceil(hash_concurrency) as f64 * LOGIN_BOUND_SLACK);
+    println!(
+        "login p99 bound (ceil({} / {hash_concurrency}) x serial p99 x {LOGIN_BOUND_SLACK}): {}",
+        args.clients,
+        login_bound.map_or("n/a".to_owned(), |b| format!("{b:.2} ms"))
+    );
+    if let Some(path) = &args.json {
+        let report = json_report(
+            &args,
+            hash_concurrency,
+            elapsed,
+            &baseline,
+            &login_latencies,
+            login_failures,
+            &health_latencies,
+            health_failures,
+            login_bound,
+        );
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
+}
+
+/// The result in sync-bench's report format (scenario, params, metrics, targets).
+#[allow(clippy::too_many_arguments)]
+fn json_report(
+    args: &Args,
+    hash_concurrency: usize,
+    elapsed: Duration,
+    baseline: &[Duration],
+    logins: &[Duration],
+    login_failures: u64,
+    health: &[Duration],
+    health_failures: u64,
+    login_bound: Option<f64>,
+) -> serde_json::Value {
+    let msv = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+    let metric = |key: &str, label: &str, value: Option<f64>, unit: &str| json!({ "key": key, "label": label, "value": value, "unit": unit });
+    let target = |key: &str, threshold: f64, measured: Option<f64>| {
+        json!({
+            "metric": key,
+            "bound": "AtMost",
+            "threshold": threshold,
+            "measured": measured,
+            "met": measured.map(|m| m <= threshold),
+        })
+    };
+    let health_p99 = msv(percentile(health, 0.99));
+    let login_p99 = msv(percentile(logins, 0.99));
+    let param = |name: &str, value: String| json!({ "name": name, "value": value });
+    json!({
+        "scenario": "auth",
+        "url": args.url,
+        "auth": "password",
+        "started_at": chrono::Utc::now().to_rfc3339(),
+        "params": [
+            param("clients", args.clients.to_string()),
+            param("users", args.users.to_string()),
+            param("duration_s", args.duration.to_string()),
+            param("hash_concurrency", hash_concurrency.to_string()),
+        ],
+        "metrics": [
+            metric("serial_login_p50_ms", "serial login p50 (argon2 alone)", msv(percentile(baseline, 0.50)), "ms"),
+            metric("serial_login_p99_ms", "serial login p99 (argon2 alone)", msv(percentile(baseline, 0.99)), "ms"),
+            metric("logins_per_sec", "logins/s under load", Some(logins.len() as f64 / elapsed.as_secs_f64()), "1/s"),
+            metric("login_p50_ms", "login p50 under load", msv(percentile(logins, 0.50)), "ms"),
+            metric("login_p99_ms", "login p99 under load", login_p99, "ms"),
+            metric("login_bound_ms", "login p99 bound from argon2 alone", login_bound, "ms"),
+            metric("login_failures", "failed logins", Some(login_failures as f64), "requests"),
+            metric("health_p50_ms", "/health p50 under load", msv(percentile(health, 0.50)), "ms"),
+            metric("health_p99_ms", "/health p99 under load", health_p99, "ms"),
+            metric("health_max_ms", "/health max under load", msv(health.last().copied()), "ms"),
+            metric("health_failures", "failed /health polls", Some(health_failures as f64), "requests"),
+        ],
+        "targets": std::iter::once(target("health_p99_ms", TARGET_HEALTH_P99_MS, health_p99))
+            .chain(login_bound.map(|b| target("login_p99_ms", b, login_p99)))
+            .collect::<Vec<_>>(),
+        "notes": [],
+    })
 }
 
 /// Nearest-rank percentile of sorted samples.

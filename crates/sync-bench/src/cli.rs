@@ -63,6 +63,15 @@ pub struct GlobalOpts {
     /// Tokio worker threads of the load generator (default: number of cores).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Local addresses to open sockets from, in turn: comma-separated, a range may vary
+    /// the last octet (`127.0.0.2-127.0.0.9`). Each address has its own ephemeral ports,
+    /// so tens of thousands of sockets to one server port need several.
+    #[arg(long, global = true, env = "SYNC_BENCH_SOURCE_ADDRS")]
+    pub source_addrs: Option<String>,
+    /// Name the report under this label instead of the scenario's own name (to tell
+    /// two runs of one scenario apart in a summary, e.g. `fanout-pinned`).
+    #[arg(long, global = true)]
+    pub label: Option<String>,
 }
 
 impl GlobalOpts {
@@ -82,31 +91,45 @@ pub fn secs(value: f64) -> Duration {
 
 #[derive(Debug, Subcommand)]
 pub enum Scenario {
-    /// One store, one writer pushing batches of B events; acked events per second.
+    /// One store, one writer pushing batches of B events, the next after each ack (as
+    /// LiveStore's client does); acked events per second and push round trip.
     Push(PushArgs),
+    /// `push` with up to 8 pushes outstanding (no LiveStore client does this).
+    PushPipelined(PushArgs),
     /// C receivers on one store, one writer at a fixed rate; push-to-receive latency.
     Fanout(FanoutArgs),
     /// Seed N events, then a fresh client replays them; events/s and server RSS growth.
     Pull(PullArgs),
     /// Ramp to K idle authenticated sockets; handshakes/s and server RSS per socket.
     Connections(ConnectionsArgs),
-    /// S stores with one pipelined writer each; total acked events per second.
+    /// S stores with one writer each (one push in flight); total acked events per second.
     Stores(StoresArgs),
+    /// `stores` with up to 8 pushes outstanding per writer.
+    StoresPipelined(StoresArgs),
+    /// S stores x (1 writer + R readers), as real clients: one push in flight, batches
+    /// of 1-50; acked events/s, push round trip, push-to-receive at the readers, fairness.
+    Clients(ClientsArgs),
     /// Merge JSON reports (and criterion estimates) into one markdown table.
     Summarize(SummarizeArgs),
+    /// Side-by-side table of the same scenarios against the original and sync-worker.
+    Compare(CompareArgs),
     /// Print a free TCP port on 127.0.0.1 (for scripts that start a server to measure).
     FreePort,
 }
 
-/// How a pipelined writer pushes.
+/// Pushes outstanding in the pipelined variants (`push-pipelined`, `stores-pipelined`).
+pub const PIPELINED_IN_FLIGHT: usize = 8;
+
+/// How a writer pushes.
 #[derive(Debug, Args, Clone)]
 pub struct WriterOpts {
     /// Events per PushReq (B).
     #[arg(long, short = 'b', default_value_t = 100)]
     pub batch: usize,
-    /// Pushes allowed outstanding (sent, not yet acked) at once.
-    #[arg(long, default_value_t = 8)]
-    pub in_flight: usize,
+    /// Pushes allowed outstanding (sent, not yet acked) at once. Default 1, as
+    /// LiveStore's client; 8 in the `-pipelined` scenarios.
+    #[arg(long)]
+    pub in_flight: Option<usize>,
     /// Seconds of measured pushing.
     #[arg(long, short = 'd', default_value_t = 10.0)]
     pub duration: f64,
@@ -129,6 +152,10 @@ pub struct FanoutArgs {
     /// Events per push.
     #[arg(long, short = 'b', default_value_t = 1)]
     pub batch: usize,
+    /// Pushes the writer may have outstanding. At 1 (the real client) a push waits for
+    /// the previous ack, so a slow ack lowers the achieved rate (reported).
+    #[arg(long, default_value_t = 1)]
+    pub in_flight: usize,
     /// Seconds of measured pushing.
     #[arg(long, short = 'd', default_value_t = 10.0)]
     pub duration: f64,
@@ -141,6 +168,36 @@ pub struct FanoutArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+pub struct ClientsArgs {
+    /// Stores (S), each with one writer and R readers.
+    #[arg(long, short = 's', default_value_t = 1000)]
+    pub stores: usize,
+    /// Reading sockets per store (R).
+    #[arg(long, short = 'r', default_value_t = 4)]
+    pub readers: usize,
+    /// Smallest batch a writer sends.
+    #[arg(long, default_value_t = 1)]
+    pub min_batch: usize,
+    /// Largest batch a writer sends (each push draws its size from min..=max).
+    #[arg(long, default_value_t = 50)]
+    pub max_batch: usize,
+    /// Pushes per second per writer (a user's pace); 0 = the next push right after the
+    /// ack (each writer as fast as its round trip allows). With one push in flight a
+    /// writer cannot exceed 1 / round trip.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Seconds of measured pushing.
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of pushing at the start whose latencies are not recorded.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Handshakes in progress at once while connecting.
+    #[arg(long, default_value_t = 128)]
+    pub handshake_concurrency: usize,
+}
+
+#[derive(Debug, Args, Clone)]
 pub struct PullArgs {
     /// Events in the seeded history (N).
     #[arg(long, short = 'n', default_value_t = 1_000_000)]
@@ -148,8 +205,8 @@ pub struct PullArgs {
     /// Events per seeding push (the server's default batch limit is 1000).
     #[arg(long, default_value_t = 1000)]
     pub seed_batch: usize,
-    /// Seeding pushes outstanding at once.
-    #[arg(long, default_value_t = 8)]
+    /// Seeding pushes outstanding at once (1, as the real client).
+    #[arg(long, default_value_t = 1)]
     pub seed_in_flight: usize,
     /// Milliseconds between server RSS samples during the replay.
     #[arg(long, default_value_t = 2)]
@@ -196,6 +253,19 @@ pub struct SummarizeArgs {
     #[arg(long)]
     pub criterion_dir: Option<PathBuf>,
     /// Write the markdown here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompareArgs {
+    /// Directory of `<scenario>.json` reports measured against the Cloudflare original.
+    #[arg(long)]
+    pub original: PathBuf,
+    /// Directory of the same reports measured against sync-worker.
+    #[arg(long)]
+    pub ours: PathBuf,
+    /// Write the markdown here as well as to stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -1,6 +1,8 @@
 //! Opening sockets the way a LiveStore client does: `GET <url>/websocket?storeId=..&payload=..`
 //! with the auth token inside the URI-encoded JSON payload, under a connect timeout.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +13,8 @@ use futures_util::StreamExt;
 use rand::Rng;
 use shared::constants::{DEFAULT_ACCESS_TOKEN_TTL, INSECURE_DEV_TOKEN};
 use shared::secret::Secret;
-use shared::JwtKeys;
-use tokio::net::TcpStream;
+use shared::{JwtKeys, Role};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -43,18 +45,22 @@ impl TokenSource {
         }
     }
 
-    /// A token for bench user `n`, or `None` when sockets go unauthenticated.
-    pub fn token(&self, n: usize) -> anyhow::Result<Option<String>> {
+    /// A token for bench user `n` on `store_id`, or `None` when sockets go
+    /// unauthenticated. A minted token names the store in its `mem` claim (role owner),
+    /// as auth-worker's tokens do for a member: sync-worker enforces store membership,
+    /// while servers that do not read the claim ignore it.
+    pub fn token(&self, n: usize, store_id: &str) -> anyhow::Result<Option<String>> {
         match self {
             Self::Jwt(keys) => {
                 let user = format!("bench-user-{n}");
-                let claims = keys.access_claims(
+                let mut claims = keys.access_claims(
                     &user,
                     &format!("{user}@bench.invalid"),
                     &format!("bench-session-{n}"),
                     DEFAULT_ACCESS_TOKEN_TTL,
                     Utc::now(),
                 );
+                claims.mem.insert(store_id.to_owned(), Role::Owner);
                 let token = keys
                     .sign_access_token(&claims)
                     .map_err(|e| anyhow!("minting an access token: {e}"))?;
@@ -81,6 +87,9 @@ pub struct Connector {
     tokens: TokenSource,
     connect_timeout: Duration,
     config: WebSocketConfig,
+    /// Local addresses sockets are opened from, in turn (empty: the kernel's choice).
+    sources: Arc<[IpAddr]>,
+    next_source: Arc<AtomicUsize>,
 }
 
 impl Connector {
@@ -97,6 +106,8 @@ impl Connector {
             tokens: TokenSource::from_opts(opts),
             connect_timeout: opts.connect_timeout(),
             config,
+            sources: parse_source_addrs(opts.source_addrs.as_deref().unwrap_or(""))?.into(),
+            next_source: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -130,7 +141,7 @@ impl Connector {
 
     /// Mints a token for user `n` and connects to `store_id`.
     pub async fn connect(&self, store_id: &str, n: usize) -> anyhow::Result<Socket> {
-        let token = self.tokens.token(n)?;
+        let token = self.tokens.token(n, store_id)?;
         self.connect_url(&self.url_for(store_id, token.as_deref()))
             .await
     }
@@ -146,15 +157,42 @@ impl Connector {
         let request = url.into_client_request().context("building the request")?;
         let host = request.uri().host().context("URL has no host")?.to_owned();
         let port = request.uri().port_u16().unwrap_or(80);
-        let stream = TcpStream::connect((host.as_str(), port))
-            .await
-            .with_context(|| format!("TCP connect to {host}:{port}"))?;
+        let stream = self.tcp_connect(&host, port).await?;
         stream.set_nodelay(true).context("TCP_NODELAY")?;
         let (socket, _response) =
             tokio_tungstenite::client_async_with_config(request, stream, Some(self.config))
                 .await
                 .map_err(describe_handshake_error)?;
         Ok(socket)
+    }
+
+    /// A TCP connection to `host:port`, from the next source address when some are set.
+    async fn tcp_connect(&self, host: &str, port: u16) -> anyhow::Result<TcpStream> {
+        if self.sources.is_empty() {
+            return TcpStream::connect((host, port))
+                .await
+                .with_context(|| format!("TCP connect to {host}:{port}"));
+        }
+        let n = self.next_source.fetch_add(1, Ordering::Relaxed);
+        let source = self.sources[n % self.sources.len()];
+        let target = tokio::net::lookup_host((host, port))
+            .await
+            .with_context(|| format!("resolving {host}"))?
+            .find(|a| a.is_ipv4() == source.is_ipv4())
+            .ok_or_else(|| anyhow!("{host} has no address of the family of {source}"))?;
+        let socket = if source.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .context("creating a TCP socket")?;
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .with_context(|| format!("binding source address {source}"))?;
+        socket
+            .connect(target)
+            .await
+            .with_context(|| format!("TCP connect to {target} from {source}"))
     }
 
     /// Opens one socket per URL with at most `concurrency` handshakes in progress; returns
@@ -189,6 +227,39 @@ impl Connector {
             .map(|s| s.ok_or_else(|| anyhow!("a socket was not opened")))
             .collect()
     }
+}
+
+/// Parses `--source-addrs`: comma-separated addresses, an IPv4 item may be a range of
+/// its last octet (`127.0.0.2-127.0.0.9`). Each local address has its own ephemeral
+/// port range, so several of them allow more sockets to one server port than one does.
+pub fn parse_source_addrs(text: &str) -> anyhow::Result<Vec<IpAddr>> {
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match item.split_once('-') {
+            Some((first, last)) => {
+                let first: Ipv4Addr = first
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("bad source address {first:?}"))?;
+                let last: Ipv4Addr = last
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("bad source address {last:?}"))?;
+                let (a, b) = (first.octets(), last.octets());
+                if a[..3] != b[..3] || a[3] > b[3] {
+                    bail!("source range {item:?} must vary only the last octet, upwards");
+                }
+                for octet in a[3]..=b[3] {
+                    out.push(IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], octet)));
+                }
+            }
+            None => out.push(
+                item.parse()
+                    .with_context(|| format!("bad source address {item:?}"))?,
+            ),
+        }
+    }
+    Ok(out)
 }
 
 /// Turns `ws://host:port[/path]` into the `/websocket` endpoint URL.
@@ -256,6 +327,29 @@ mod tests {
         assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
         assert_eq!(percent_encode(r#"{"a":1}"#), "%7B%22a%22%3A1%7D");
         assert_eq!(percent_encode("é "), "%C3%A9%20");
+    }
+
+    #[test]
+    fn source_addresses_and_ranges() {
+        let addrs = parse_source_addrs("127.0.0.2-127.0.0.4, ::1").unwrap();
+        let text: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["127.0.0.2", "127.0.0.3", "127.0.0.4", "::1"]);
+        assert!(parse_source_addrs("").unwrap().is_empty());
+        assert!(parse_source_addrs("127.0.0.4-127.0.0.2").is_err());
+        assert!(parse_source_addrs("127.0.0.1-127.0.1.2").is_err());
+        assert!(parse_source_addrs("nope").is_err());
+    }
+
+    #[test]
+    fn minted_tokens_name_the_store() {
+        let keys = Arc::new(JwtKeys::new(&Secret::new("s".repeat(32)), "iss"));
+        let token = TokenSource::Jwt(Arc::clone(&keys))
+            .token(3, "store-a")
+            .unwrap()
+            .unwrap();
+        let verified = keys.verify_access_token(&token).unwrap();
+        assert_eq!(verified.claims.mem.get("store-a"), Some(&Role::Owner));
+        assert_eq!(verified.claims.mem.len(), 1);
     }
 
     #[test]

@@ -35,6 +35,28 @@ fn parse_status(text: &str) -> Option<MemoryReading> {
     })
 }
 
+/// CPU time (user + system) `pid` has used so far, from `/proc/<pid>/stat`.
+pub fn read_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_cpu_ticks(&text)
+        .map(|ticks| ticks as f64 / CLOCK_TICKS_PER_SEC)
+        .ok_or_else(|| anyhow!("{path} has no utime/stime"))
+}
+
+/// `USER_HZ`: the unit of `/proc/<pid>/stat` times, 100 on every Linux ABI in use.
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// utime + stime (fields 14 and 15), counted after the `(comm)` field, which may
+/// contain spaces.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// Resets the kernel's peak-RSS counter of `pid` (writes 5 to `clear_refs`), so VmHWM
 /// afterwards is the peak since now. Best effort: needs the right to write that file.
 pub fn reset_peak(pid: u32) -> bool {
@@ -107,6 +129,13 @@ mod tests {
             })
         );
         assert_eq!(parse_status("Name: x\n"), None);
+    }
+
+    #[test]
+    fn parses_cpu_ticks_after_comm() {
+        let stat = "42 (a b) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20";
+        assert_eq!(parse_cpu_ticks(stat), Some(300));
+        assert!(read_cpu_seconds(std::process::id()).unwrap() >= 0.0);
     }
 
     #[test]

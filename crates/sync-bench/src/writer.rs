@@ -1,7 +1,9 @@
-//! A pipelined writer: the one client that owns a store, so it knows every parent in
-//! advance and can keep up to `in_flight` pushes outstanding. An event counts as acked
-//! only when its push's `PushAck` arrives. The writer also drains the `PullRes`
-//! broadcasts the server sends back to it, as a real client must.
+//! A writer: the one client that owns a store, so it knows every parent in advance.
+//! LiveStore's client keeps one push outstanding and sends the next batch after the
+//! `PushAck` (`in_flight` 1, the default of every scenario); the pipelined variants keep
+//! up to `in_flight` pushes outstanding. An event counts as acked only when its push's
+//! `PushAck` arrives. The writer also drains the `PullRes` broadcasts the server sends
+//! back to it, as a real client must.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use futures_util::{SinkExt, StreamExt};
+use rand::{Rng, SeedableRng};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::{timeout, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
@@ -29,12 +32,43 @@ pub enum StopAt {
 /// How one writer pushes.
 #[derive(Debug, Clone)]
 pub struct WriterPlan {
+    /// Events per push; with `batch_max` above it, each push draws its size uniformly
+    /// from `batch..=batch_max` (a real client's batches vary with what the user did).
     pub batch: usize,
+    pub batch_max: usize,
     pub in_flight: usize,
     pub stop: StopAt,
     /// Fixed interval between pushes (rate-limited writer); `None` pushes as fast as acks allow.
     pub pace: Option<Duration>,
+    /// Wait before the first push (spreads paced writers over their interval).
+    pub start_delay: Duration,
+    /// Pushes sent before this instant are not recorded in `ack_latency` (warm-up).
+    pub record_from: Option<Instant>,
     pub idle_timeout: Duration,
+}
+
+impl WriterPlan {
+    /// A plan with fixed batches of `batch`, no pacing and no warm-up.
+    pub fn fixed(batch: usize, in_flight: usize, stop: StopAt, idle_timeout: Duration) -> Self {
+        Self {
+            batch,
+            batch_max: batch,
+            in_flight,
+            stop,
+            pace: None,
+            start_delay: Duration::ZERO,
+            record_from: None,
+            idle_timeout,
+        }
+    }
+
+    fn next_batch(&self, rng: &mut impl Rng) -> usize {
+        if self.batch_max > self.batch {
+            rng.gen_range(self.batch..=self.batch_max)
+        } else {
+            self.batch
+        }
+    }
 }
 
 /// What one writer achieved.
@@ -55,6 +89,7 @@ struct Sent {
     id: u64,
     at: Instant,
     events: usize,
+    record: bool,
 }
 
 /// Runs one writer on `socket`, starting at head 0 of a fresh store.
@@ -72,9 +107,13 @@ pub async fn run_writer(
     let window = Semaphore::new(plan.in_flight);
     let outstanding: Mutex<VecDeque<Sent>> = Mutex::new(VecDeque::new());
     let all_acked = Notify::new();
+    if !plan.start_delay.is_zero() {
+        tokio::time::sleep(plan.start_delay).await;
+    }
     let started = Instant::now();
 
     let sender = async {
+        let mut rng = rand::rngs::StdRng::from_entropy();
         let mut head = 0u64;
         let mut pushes = 0u64;
         let mut ticker = plan.pace.map(|p| {
@@ -85,9 +124,11 @@ pub async fn run_writer(
         loop {
             let count = match plan.stop {
                 StopAt::Deadline(at) if Instant::now() >= at => break,
-                StopAt::Deadline(_) => plan.batch,
+                StopAt::Deadline(_) => plan.next_batch(&mut rng),
                 StopAt::Events(total) if head >= total => break,
-                StopAt::Events(total) => plan.batch.min(usize::try_from(total - head)?),
+                StopAt::Events(total) => plan
+                    .next_batch(&mut rng)
+                    .min(usize::try_from(total - head)?),
             };
             if let Some(t) = ticker.as_mut() {
                 t.tick().await;
@@ -101,10 +142,14 @@ pub async fn run_writer(
             outstanding
                 .lock()
                 .map_err(|_| anyhow!("poisoned"))?
-                .push_back(Sent {
-                    id,
-                    at: Instant::now(),
-                    events: count,
+                .push_back({
+                    let at = Instant::now();
+                    Sent {
+                        id,
+                        at,
+                        events: count,
+                        record: plan.record_from.is_none_or(|from| at >= from),
+                    }
                 });
             timeout(plan.idle_timeout, sink.send(Message::text(frame)))
                 .await
@@ -149,7 +194,9 @@ pub async fn run_writer(
                     let id = frame.plain_request_id().unwrap_or_default();
                     let sent = take_sent(&outstanding, &id)?;
                     last_ack = Instant::now();
-                    ack_latency.record(last_ack - sent.at);
+                    if sent.record {
+                        ack_latency.record(last_ack - sent.at);
+                    }
                     acked_events += sent.events as u64;
                     window.add_permits(1);
                 }

@@ -101,7 +101,30 @@ async fn every_scenario_completes_against_sync_worker() {
         0.0,
         "whole batches only"
     );
-    assert_eq!(push.targets.len(), 1);
+    assert_eq!(push.scenario, "push");
+    assert_eq!(push.targets.len(), 3, "rate, round trip p50 and p99");
+
+    // The real client's default: one push in flight.
+    let one = server
+        .run(&["push", "--batch", "5", "--duration", "0.3"])
+        .await
+        .expect("push, one in flight");
+    assert!(one
+        .params
+        .iter()
+        .any(|p| p.name == "in_flight" && p.value == "1"));
+    assert!(metric(&one, "ack_p50_ms") > 0.0);
+
+    let pipelined = server
+        .run(&["push-pipelined", "--batch", "5", "--duration", "0.3"])
+        .await
+        .expect("push-pipelined");
+    assert_eq!(pipelined.scenario, "push-pipelined");
+    assert!(pipelined
+        .params
+        .iter()
+        .any(|p| p.name == "in_flight" && p.value == "8"));
+    assert_eq!(pipelined.targets.len(), 1);
 
     let stores = server
         .run(&[
@@ -116,6 +139,62 @@ async fn every_scenario_completes_against_sync_worker() {
         .await
         .expect("stores");
     assert!(metric(&stores, "slowest_store_events_per_sec") > 0.0);
+    let stores = server
+        .run(&[
+            "stores-pipelined",
+            "--stores",
+            "2",
+            "--batch",
+            "5",
+            "--duration",
+            "0.3",
+        ])
+        .await
+        .expect("stores-pipelined");
+    assert_eq!(stores.scenario, "stores-pipelined");
+
+    // Every writer's events reach each of its store's readers, and only those.
+    let clients = server
+        .run(&[
+            "clients",
+            "--stores",
+            "3",
+            "--readers",
+            "2",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.1",
+        ])
+        .await
+        .expect("clients");
+    assert!(metric(&clients, "acked_events") > 0.0);
+    assert_eq!(metric(&clients, "delivered_ratio"), 1.0, "{clients:?}");
+    assert_eq!(metric(&clients, "readers_failed"), 0.0);
+    assert!(metric(&clients, "receive_samples") > 0.0);
+    assert!(metric(&clients, "slowest_store_events_per_sec") > 0.0);
+    assert!(metric(&clients, "ack_p99_ms") >= metric(&clients, "ack_p50_ms"));
+    let paced = server
+        .run(&[
+            "clients",
+            "--stores",
+            "2",
+            "--readers",
+            "1",
+            "--rate",
+            "20",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0",
+        ])
+        .await
+        .expect("clients, paced");
+    // 2 writers x 20 pushes/s x 0.5 s: about 20 pushes, never many more.
+    assert!(
+        metric(&paced, "pushes_per_sec") <= 2.0 * 20.0 * 1.5,
+        "{paced:?}"
+    );
 
     let fanout = server
         .run(&[
@@ -143,8 +222,17 @@ async fn every_scenario_completes_against_sync_worker() {
     assert_eq!(metric(&pull, "chunks"), 3.0);
     assert!(metric(&pull, "rss_growth_mib") >= 0.0);
 
+    // From two loopback source addresses in turn.
     let conns = server
-        .run(&["connections", "--connections", "40", "--settle", "0.05"])
+        .run(&[
+            "--source-addrs",
+            "127.0.0.1-127.0.0.2",
+            "connections",
+            "--connections",
+            "40",
+            "--settle",
+            "0.05",
+        ])
         .await
         .expect("connections");
     assert_eq!(metric(&conns, "alive"), 40.0);

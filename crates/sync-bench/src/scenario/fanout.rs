@@ -14,22 +14,20 @@ use super::{add_latency, Ctx, SMALL_READ_BUFFER};
 use crate::cli::{secs, FanoutArgs};
 use crate::conn::{fresh_store_id, Socket};
 use crate::report::{Bound, Report};
-use crate::stats::{LatencyHistogram, RunClock};
+use crate::stats::{per_second, LatencyHistogram, RunClock};
 use crate::wire::{EventFactory, Frame, TAG_ERROR, TAG_PULL_RES};
 use crate::writer::{run_writer, StopAt, WriterPlan};
 
 /// Issue 5: p99 push-to-receive at most 10 ms with C=1,000 at 100 pushes/s.
 pub const TARGET_P99_MS: f64 = 10.0;
-/// Pushes the rate-limited writer may have outstanding; high so it never throttles the rate.
-const WRITER_IN_FLIGHT: usize = 256;
 
 /// What one receiver saw.
-struct ReceiverOutcome {
+pub(crate) struct ReceiverOutcome {
     /// Raw samples in nanoseconds: a thousand receivers each with its own histogram
     /// (hundreds of KiB of buckets apiece) would thrash the cache of the machine under
     /// test; plain vectors are merged into one histogram at the end.
-    latency_ns: Vec<u64>,
-    events: u64,
+    pub latency_ns: Vec<u64>,
+    pub events: u64,
 }
 
 pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
@@ -39,7 +37,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
     let store = fresh_store_id(&ctx.opts.store_prefix, "fanout", 0);
     let mut urls = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
-        let token = ctx.connector.tokens().token(i + 1)?;
+        let token = ctx.connector.tokens().token(i + 1, &store)?;
         urls.push(ctx.connector.url_for(&store, token.as_deref()));
     }
     let connect_started = Instant::now();
@@ -67,11 +65,13 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
     }
 
     let plan = WriterPlan {
-        batch: args.batch,
-        in_flight: WRITER_IN_FLIGHT,
-        stop: StopAt::Deadline(Instant::now() + secs(args.warmup + args.duration)),
         pace: Some(Duration::from_secs_f64(1.0 / args.rate)),
-        idle_timeout: ctx.opts.idle_timeout(),
+        ..WriterPlan::fixed(
+            args.batch,
+            args.in_flight,
+            StopAt::Deadline(Instant::now() + secs(args.warmup + args.duration)),
+            ctx.opts.idle_timeout(),
+        )
     };
     let writer = run_writer(
         writer_socket,
@@ -110,6 +110,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
         .param("connections", args.connections)
         .param("rate_per_s", args.rate)
         .param("batch", args.batch)
+        .param("in_flight", args.in_flight)
         .param("duration_s", args.duration)
         .param("warmup_s", args.warmup);
     let summary = latency.summary();
@@ -126,6 +127,12 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
             "pushes acked",
             Some(writer.pushes as f64),
             "pushes",
+        )
+        .metric(
+            "push_rate",
+            "achieved pushes/s",
+            Some(per_second(writer.pushes as f64, writer.elapsed)),
+            "pushes/s",
         )
         .metric(
             "delivered_ratio",
@@ -152,7 +159,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
     add_latency(
         &mut report,
         "ack",
-        "writer push-to-ack",
+        "writer push round trip",
         &writer.ack_latency.summary(),
     );
     if let Some(e) = first_error {
@@ -163,7 +170,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
 }
 
 /// One receiver: records latencies of broadcast events until it has seen the final head.
-async fn receive(
+pub(crate) async fn receive(
     socket: Socket,
     mut final_head: watch::Receiver<Option<u64>>,
     clock: RunClock,

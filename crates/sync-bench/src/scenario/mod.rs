@@ -1,6 +1,7 @@
-//! The five load scenarios of issue 5. Each takes the shared [`Ctx`] and its own
+//! The load scenarios of issues 5 and 8. Each takes the shared [`Ctx`] and its own
 //! arguments and returns a [`Report`]; none of them can hang (every wait is bounded).
 
+pub mod clients;
 pub mod connections;
 pub mod fanout;
 pub mod pull;
@@ -32,9 +33,10 @@ impl Ctx {
         })
     }
 
-    /// An empty report for `scenario`, with the connection details filled in.
+    /// An empty report for `scenario` (or `--label`), with the connection details.
     pub fn report(&self, scenario: &str) -> Report {
-        Report::new(scenario, &self.opts.url, self.connector.tokens().describe())
+        let name = self.opts.label.as_deref().unwrap_or(scenario);
+        Report::new(name, &self.opts.url, self.connector.tokens().describe())
     }
 }
 

@@ -142,13 +142,12 @@ pub async fn run(ctx: &Ctx, args: &PullArgs) -> anyhow::Result<Report> {
 /// Pushes the history (events 1..=N) into `store`; returns the acked events per second.
 async fn seed(ctx: &Ctx, args: &PullArgs, store: &str) -> anyhow::Result<f64> {
     let seeder = ctx.connector.connect(store, 0).await?;
-    let plan = WriterPlan {
-        batch: args.seed_batch,
-        in_flight: args.seed_in_flight,
-        stop: StopAt::Events(args.events),
-        pace: None,
-        idle_timeout: ctx.opts.idle_timeout(),
-    };
+    let plan = WriterPlan::fixed(
+        args.seed_batch,
+        args.seed_in_flight,
+        StopAt::Events(args.events),
+        ctx.opts.idle_timeout(),
+    );
     let seed = run_writer(
         seeder,
         EventFactory::new(ctx.opts.event_pad, 0),
