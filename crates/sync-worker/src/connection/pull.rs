@@ -1,4 +1,4 @@
-//! Pull streaming: one task per connection (started on its first `PullReq`) answers
+//! Pull streaming: one task per connection (started on its first pull) answers
 //! pulls one after another, chunk by chunk, each chunk encoded and handed to the
 //! connection through a 2-slot channel, so memory stays constant and a slow socket
 //! slows the reads down instead of piling up chunks.
@@ -13,8 +13,16 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 
 use crate::hub::StoreHub;
-use crate::protocol::{encode_server_message, PullBatch, PullContext, ServerMessage};
 use crate::storage::{EventLog, StorageError, StoredEvent};
+
+/// How one protocol writes the pages of a pull (called on the pull task, so encoding
+/// overlaps the socket writes).
+pub(crate) trait PullEncoder: Send + Sync + 'static {
+    /// One page: `events` (possibly none), with `remaining` more up to the pull's head.
+    fn page(&self, request: &PullRequest, events: &[StoredEvent], remaining: u64) -> String;
+    /// The answer ending a pull that storage failed.
+    fn failure(&self, request: &PullRequest) -> String;
+}
 
 /// Pull requests one connection may queue behind the running one.
 pub(crate) const MAX_QUEUED_PULLS: usize = 4;
@@ -49,13 +57,21 @@ pub(crate) async fn pull_worker(
     log: Arc<dyn EventLog>,
     hub: Arc<StoreHub>,
     shape: PullShape,
+    encoder: Arc<dyn PullEncoder>,
     mut requests: mpsc::Receiver<PullRequest>,
     chunks: mpsc::Sender<PullChunk>,
 ) {
     while let Some(request) = requests.recv().await {
-        if stream_pull(log.as_ref(), &hub, shape, &request, &chunks)
-            .await
-            .is_err()
+        if stream_pull(
+            log.as_ref(),
+            &hub,
+            shape,
+            encoder.as_ref(),
+            &request,
+            &chunks,
+        )
+        .await
+        .is_err()
         {
             return;
         }
@@ -69,6 +85,7 @@ async fn stream_pull(
     log: &dyn EventLog,
     hub: &StoreHub,
     shape: PullShape,
+    encoder: &dyn PullEncoder,
     request: &PullRequest,
     chunks: &mpsc::Sender<PullChunk>,
 ) -> Result<(), Closed> {
@@ -77,11 +94,7 @@ async fn stream_pull(
     let fail = |error: StorageError| {
         tracing::error!(%store, %error, "pull failed");
         PullChunk {
-            frame: encode_server_message(&ServerMessage::Error {
-                request_id: &request.request_id,
-                message: "Internal error: pull failed",
-            })
-            .into(),
+            frame: encoder.failure(request).into(),
             last: true,
             head: 0,
             epoch,
@@ -113,7 +126,7 @@ async fn stream_pull(
             .last()
             .map(|event| event.seq_num)
             .filter(|&seq| seq < head);
-        let send = send_window(&window, head, epoch, shape.chunk, request, chunks);
+        let send = send_window(&window, head, epoch, shape.chunk, encoder, request, chunks);
         let read_next = async {
             match next_after {
                 Some(after) => Some(read_window(after).await),
@@ -137,14 +150,15 @@ async fn send_window(
     head: u64,
     epoch: u64,
     chunk_size: usize,
+    encoder: &dyn PullEncoder,
     request: &PullRequest,
     chunks: &mpsc::Sender<PullChunk>,
 ) -> Result<(), Closed> {
     if window.is_empty() {
-        return send_chunk(&[], head, epoch, request, chunks).await;
+        return send_chunk(&[], head, epoch, encoder, request, chunks).await;
     }
     for chunk in window.chunks(chunk_size) {
-        send_chunk(chunk, head, epoch, request, chunks).await?;
+        send_chunk(chunk, head, epoch, encoder, request, chunks).await?;
     }
     Ok(())
 }
@@ -153,6 +167,7 @@ async fn send_chunk(
     chunk: &[StoredEvent],
     head: u64,
     epoch: u64,
+    encoder: &dyn PullEncoder,
     request: &PullRequest,
     chunks: &mpsc::Sender<PullChunk>,
 ) -> Result<(), Closed> {
@@ -160,12 +175,7 @@ async fn send_chunk(
     let remaining = chunk
         .last()
         .map_or(0, |last| head.saturating_sub(last.seq_num));
-    let frame = encode_server_message(&ServerMessage::PullRes {
-        request_id: &request.request_id,
-        context: PullContext::Pull,
-        batch: PullBatch::Stored(chunk),
-        remaining,
-    });
+    let frame = encoder.page(request, chunk, remaining);
     chunks
         .send(PullChunk {
             frame: frame.into(),

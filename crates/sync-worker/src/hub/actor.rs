@@ -16,41 +16,39 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
+use super::outcome::{ChainError, Committed, CommittedEvents, PushOutcome, Reply, StorageFailure};
 use super::{lock, Command, ConnHandle, HubLimits, HubShared, Outbound, RegistryRef};
-use crate::protocol::{encode_server_message, PullBatch, PullContext, ServerMessage};
 use crate::storage::{AppendBatch, EventLog, NewEvent, StorageError};
 
 /// Checks that `batch` is a contiguous chain starting on `head`.
-pub(crate) fn validate_chain(batch: &[NewEvent], head: u64) -> Result<(), String> {
+pub(crate) fn validate_chain(batch: &[NewEvent], head: u64) -> Result<(), ChainError> {
     let Some(first) = batch.first() else {
         return Ok(());
     };
     if first.parent_seq_num != head {
-        return Err(wrong_parent(first.parent_seq_num, head));
+        return Err(ChainError::WrongParent {
+            received: first.parent_seq_num,
+            head,
+        });
     }
     let mut previous = head;
     for (index, event) in batch.iter().enumerate() {
         if event.parent_seq_num != previous || event.seq_num != previous + 1 {
-            return Err(format!(
-                "Invalid event sequence: event {index} has seqNum e{} and parentSeqNum e{}, \
-                 expected seqNum e{} and parentSeqNum e{previous}",
-                event.seq_num,
-                event.parent_seq_num,
-                previous + 1
-            ));
+            return Err(ChainError::Broken {
+                index,
+                seq_num: event.seq_num,
+                parent_seq_num: event.parent_seq_num,
+                expected_parent: previous,
+            });
         }
         previous = event.seq_num;
     }
     Ok(())
 }
 
-fn wrong_parent(received: u64, head: u64) -> String {
-    format!("Invalid parent event number. Received e{received} but expected e{head}")
-}
-
 enum Outcome {
     Ack,
-    Rejected(String),
+    Rejected(PushOutcome),
     Appended {
         result: Result<(), StorageError>,
         events: Arc<[NewEvent]>,
@@ -139,8 +137,9 @@ impl StoreActor {
                     Ok(head) => head,
                     Err(error) => {
                         tracing::error!(store = %self.shared.store, %error, "cannot load store head");
-                        let outcome =
-                            Outcome::Rejected("Internal error: storage unavailable".into());
+                        let outcome = Outcome::Rejected(PushOutcome::StorageFailure(
+                            StorageFailure::HeadUnavailable,
+                        ));
                         return self.queue_ready(conn, request_id, Some(permit), outcome);
                     }
                 };
@@ -152,12 +151,12 @@ impl StoreActor {
                     // not broadcast here yet: they go out before this push's own.
                     self.catch_up(head).await;
                 }
-                if let Err(message) = validate_chain(&batch, head) {
+                if let Err(error) = validate_chain(&batch, head) {
                     return self.queue_ready(
                         conn,
                         request_id,
                         Some(permit),
-                        Outcome::Rejected(message),
+                        Outcome::Rejected(error.into()),
                     );
                 }
                 let events: Arc<[NewEvent]> = batch.into();
@@ -263,26 +262,23 @@ impl StoreActor {
             permit,
             outcome,
         } = done;
-        let reply = |message: ServerMessage<'_>| {
-            conn.offer(Outbound::Direct(encode_server_message(&message).into()));
+        let push_reply = |outcome: PushOutcome| {
+            conn.offer(Outbound::Reply(Reply::Push {
+                request_id: request_id.clone(),
+                outcome,
+            }));
         };
         match outcome {
-            Outcome::Ack => reply(ServerMessage::PushAck {
-                request_id: &request_id,
-            }),
-            Outcome::Rejected(message) => reply(ServerMessage::Error {
-                request_id: &request_id,
-                message: &message,
-            }),
-            Outcome::Reset(Ok(())) => reply(ServerMessage::AdminResetRoomRes {
-                request_id: &request_id,
-            }),
-            Outcome::Reset(Err(error)) => {
-                tracing::error!(store = %self.shared.store, %error, "admin reset failed");
-                reply(ServerMessage::Error {
-                    request_id: &request_id,
-                    message: "Internal error: reset failed",
-                });
+            Outcome::Ack => push_reply(PushOutcome::Committed),
+            Outcome::Rejected(outcome) => push_reply(outcome),
+            Outcome::Reset(result) => {
+                if let Err(error) = &result {
+                    tracing::error!(store = %self.shared.store, %error, "admin reset failed");
+                }
+                conn.offer(Outbound::Reply(Reply::Reset {
+                    request_id: request_id.clone(),
+                    done: result.is_ok(),
+                }));
             }
             Outcome::Appended {
                 result: Ok(()),
@@ -290,10 +286,8 @@ impl StoreActor {
                 created_at,
                 pushed_by,
             } => {
-                reply(ServerMessage::PushAck {
-                    request_id: &request_id,
-                });
-                self.broadcast(&request_id, &events, created_at, &pushed_by);
+                push_reply(PushOutcome::Committed);
+                self.broadcast(&request_id, events, created_at, pushed_by);
             }
             Outcome::Appended {
                 result: Err(error),
@@ -302,55 +296,51 @@ impl StoreActor {
             } => {
                 // Later pending appends chain on this one: reload the head afterwards.
                 self.expected_head = None;
-                let message = match error {
+                let outcome = match error {
                     StorageError::Conflict { head } => {
                         let parent = events.first().map_or(0, |e| e.parent_seq_num);
                         tracing::warn!(store = %self.shared.store, head, parent, "append conflict");
-                        wrong_parent(parent, head)
+                        PushOutcome::WrongParent { head, parent }
                     }
                     error => {
                         tracing::error!(store = %self.shared.store, %error, "append failed");
-                        "Internal error: the push was not stored".to_owned()
+                        PushOutcome::StorageFailure(StorageFailure::NotStored)
                     }
                 };
-                reply(ServerMessage::Error {
-                    request_id: &request_id,
-                    message: &message,
-                });
+                push_reply(outcome);
             }
         }
         // The pusher may pipeline another push once this one is answered.
         drop(permit);
     }
 
-    /// Encodes the push's `PullRes` once and queues the same bytes for every connection.
+    /// Queues one shared [`Committed`] value for every connection of the store.
     fn broadcast(
         &mut self,
-        request_id: &str,
-        events: &[NewEvent],
+        request_id: &Arc<str>,
+        events: Arc<[NewEvent]>,
         created_at: DateTime<Utc>,
-        pushed_by: &str,
+        pushed_by: Arc<str>,
     ) {
-        let frame = encode_server_message(&ServerMessage::PullRes {
-            request_id,
-            context: PullContext::Push,
-            batch: PullBatch::PushedBy {
+        let committed = Committed::new(
+            self.shared.store.clone(),
+            CommittedEvents::Pushed {
                 events,
                 created_at,
                 pushed_by,
             },
-            remaining: 0,
-        });
-        let frame: axum::extract::ws::Utf8Bytes = frame.into();
-        let epoch = self.shared.epoch.load(Ordering::Acquire);
-        let last_seq = events.last().map_or(0, |e| e.seq_num);
-        self.broadcast_head = Some(last_seq);
+            self.shared.epoch.load(Ordering::Acquire),
+            Some(request_id.clone()),
+        );
+        self.offer_all(committed);
+    }
+
+    /// Hands `committed` to every connection and advances `broadcast_head`.
+    pub(super) fn offer_all(&mut self, committed: Committed) {
+        self.broadcast_head = Some(committed.last_seq);
+        let committed = Arc::new(committed);
         for conn in lock(&self.shared.subscribers).values() {
-            conn.offer(Outbound::Broadcast {
-                epoch,
-                last_seq,
-                frame: frame.clone(),
-            });
+            conn.offer(Outbound::Broadcast(committed.clone()));
         }
     }
 
@@ -397,7 +387,7 @@ mod tests {
         assert_eq!(validate_chain(&chain(0, 3), 0), Ok(()));
         assert_eq!(validate_chain(&[], 7), Ok(()));
         assert_eq!(
-            validate_chain(&chain(2, 1), 5).unwrap_err(),
+            validate_chain(&chain(2, 1), 5).unwrap_err().to_string(),
             "Invalid parent event number. Received e2 but expected e5"
         );
         let mut gap = chain(0, 3);
@@ -405,11 +395,13 @@ mod tests {
         gap[2].parent_seq_num = 3;
         assert!(validate_chain(&gap, 0)
             .unwrap_err()
+            .to_string()
             .starts_with("Invalid event sequence: event 2"));
         let mut skip = chain(0, 2);
         skip[0].seq_num = 5;
         assert!(validate_chain(&skip, 0)
             .unwrap_err()
+            .to_string()
             .starts_with("Invalid event sequence: event 0"));
     }
 }
