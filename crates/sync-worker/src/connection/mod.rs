@@ -47,6 +47,10 @@ pub(crate) trait Wire: Send + Sized + 'static {
     fn encode_broadcast(&self, committed: &Committed) -> Option<Utf8Bytes>;
     /// How this protocol's pull pages are written (on the pull task).
     fn pull_encoder(&self) -> Arc<dyn PullEncoder>;
+    /// A live pull has sent its last page: broadcasts go to it from now on.
+    fn on_subscribed(&mut self, request_id: String) {
+        let _ = request_id;
+    }
 }
 
 /// Close codes this server sends.
@@ -196,6 +200,9 @@ impl<P: Wire> Connection<P> {
                     self.pulling = !chunk.last;
                     if chunk.last {
                         self.pulled_through = Some((chunk.epoch, chunk.head));
+                    }
+                    if let Some(request_id) = chunk.subscribe {
+                        self.wire.on_subscribed(request_id);
                     }
                     if self.write(&mut sink, Message::Text(chunk.frame)).await.is_err() {
                         break self.write_failed();

@@ -18,10 +18,34 @@ use crate::storage::{EventLog, StorageError, StoredEvent};
 /// How one protocol writes the pages of a pull (called on the pull task, so encoding
 /// overlaps the socket writes).
 pub(crate) trait PullEncoder: Send + Sync + 'static {
-    /// One page: `events` (possibly none), with `remaining` more up to the pull's head.
-    fn page(&self, request: &PullRequest, events: &[StoredEvent], remaining: u64) -> String;
+    /// One page: `events` (possibly none), with `remaining` more up to the pull's head;
+    /// `backend_id` is the store's when [`PullEncoder::wants_backend_id`], else empty.
+    fn page(
+        &self,
+        request: &PullRequest,
+        events: &[StoredEvent],
+        remaining: u64,
+        backend_id: &str,
+    ) -> String;
     /// The answer ending a pull that storage failed.
     fn failure(&self, request: &PullRequest) -> String;
+    /// Whether pages carry the store's backend id (read once per pull).
+    fn wants_backend_id(&self) -> bool {
+        false
+    }
+    /// The answer to a pull whose cursor names another backend id than `expected`.
+    fn mismatch(&self, request: &PullRequest, expected: &str, received: &str) -> String {
+        let _ = (expected, received);
+        self.failure(request)
+    }
+    /// Whether a pull that is not live ends with a frame of its own ([`Self::finish`]).
+    fn ends_streams(&self) -> bool {
+        false
+    }
+    /// The frame sent after the last page of a pull that is not live.
+    fn finish(&self, request: &PullRequest) -> String {
+        self.failure(request)
+    }
 }
 
 /// Pull requests one connection may queue behind the running one.
@@ -31,6 +55,11 @@ pub(crate) const MAX_QUEUED_PULLS: usize = 4;
 pub(crate) struct PullRequest {
     pub request_id: String,
     pub cursor: Option<u64>,
+    /// The backend id the cursor was read from (0.4), checked against the store's.
+    pub cursor_backend: Option<String>,
+    /// Keep the pull open after its pages (0.4 live pull): the connection then sends
+    /// it every broadcast.
+    pub live: bool,
 }
 
 /// One encoded response of a pull.
@@ -41,6 +70,8 @@ pub(crate) struct PullChunk {
     /// The store head the pull streams up to, and the reset epoch it was read in.
     pub head: u64,
     pub epoch: u64,
+    /// On the last chunk of a live pull: its request id, now subscribed.
+    pub subscribe: Option<String>,
 }
 
 /// How a connection's pulls are cut up.
@@ -98,8 +129,30 @@ async fn stream_pull(
             last: true,
             head: 0,
             epoch,
+            subscribe: None,
         }
     };
+    let backend_id = if encoder.wants_backend_id() {
+        match log.backend_id(store).await {
+            Ok(id) => id,
+            Err(error) => return chunks.send(fail(error)).await.map_err(|_| Closed),
+        }
+    } else {
+        String::new()
+    };
+    if let Some(received) = request.cursor_backend.as_deref() {
+        if received != backend_id {
+            let refusal = PullChunk {
+                frame: encoder.mismatch(request, &backend_id, received).into(),
+                last: true,
+                head: 0,
+                epoch,
+                subscribe: None,
+            };
+            return chunks.send(refusal).await.map_err(|_| Closed);
+        }
+    }
+    let backend_id = backend_id.as_str();
     // Stream up to the head as of now; later events reach this client as broadcasts.
     let head = match log.head(store).await {
         Ok(head) => head,
@@ -126,7 +179,14 @@ async fn stream_pull(
             .last()
             .map(|event| event.seq_num)
             .filter(|&seq| seq < head);
-        let send = send_window(&window, head, epoch, shape.chunk, encoder, request, chunks);
+        let page = Page {
+            head,
+            epoch,
+            encoder,
+            backend_id,
+            request,
+        };
+        let send = send_window(&window, shape.chunk, &page, chunks);
         let read_next = async {
             match next_after {
                 Some(after) => Some(read_window(after).await),
@@ -136,7 +196,19 @@ async fn stream_pull(
         let (sent, next) = tokio::join!(send, read_next);
         sent?;
         window = match next {
-            None => return Ok(()),
+            None => {
+                if !has_finish(encoder, request) {
+                    return Ok(());
+                }
+                let end = PullChunk {
+                    frame: encoder.finish(request).into(),
+                    last: true,
+                    head,
+                    epoch,
+                    subscribe: None,
+                };
+                return chunks.send(end).await.map_err(|_| Closed);
+            }
             Some(Ok(events)) => events,
             Some(Err(error)) => return chunks.send(fail(error)).await.map_err(|_| Closed),
         };
@@ -147,42 +219,60 @@ async fn stream_pull(
 /// them to the connection.
 async fn send_window(
     window: &[StoredEvent],
-    head: u64,
-    epoch: u64,
     chunk_size: usize,
-    encoder: &dyn PullEncoder,
-    request: &PullRequest,
+    page: &Page<'_>,
     chunks: &mpsc::Sender<PullChunk>,
 ) -> Result<(), Closed> {
     if window.is_empty() {
-        return send_chunk(&[], head, epoch, encoder, request, chunks).await;
+        return send_chunk(&[], page, chunks).await;
     }
     for chunk in window.chunks(chunk_size) {
-        send_chunk(chunk, head, epoch, encoder, request, chunks).await?;
+        send_chunk(chunk, page, chunks).await?;
     }
     Ok(())
 }
 
-async fn send_chunk(
-    chunk: &[StoredEvent],
+/// What every page of one pull shares.
+struct Page<'a> {
     head: u64,
     epoch: u64,
-    encoder: &dyn PullEncoder,
-    request: &PullRequest,
+    encoder: &'a dyn PullEncoder,
+    backend_id: &'a str,
+    request: &'a PullRequest,
+}
+
+async fn send_chunk(
+    chunk: &[StoredEvent],
+    page: &Page<'_>,
     chunks: &mpsc::Sender<PullChunk>,
 ) -> Result<(), Closed> {
+    let &Page {
+        head,
+        epoch,
+        encoder,
+        backend_id,
+        request,
+    } = page;
     // Sequence numbers are contiguous, so what is left is a difference.
     let remaining = chunk
         .last()
         .map_or(0, |last| head.saturating_sub(last.seq_num));
-    let frame = encoder.page(request, chunk, remaining);
+    let frame = encoder.page(request, chunk, remaining, backend_id);
+    // A stream with a closing frame ends with that frame, not with its last page.
+    let last = remaining == 0 && !has_finish(encoder, request);
     chunks
         .send(PullChunk {
             frame: frame.into(),
-            last: remaining == 0,
+            last,
             head,
             epoch,
+            subscribe: (last && request.live).then(|| request.request_id.clone()),
         })
         .await
         .map_err(|_| Closed)
+}
+
+/// Whether the pull ends with a frame of its own after the last page.
+fn has_finish(encoder: &dyn PullEncoder, request: &PullRequest) -> bool {
+    !request.live && encoder.ends_streams()
 }

@@ -78,6 +78,8 @@ pub(super) struct StoreActor {
     /// Every event up to this one has been offered to this hub's connections (see the
     /// `remote` module); `None` until known.
     pub(super) broadcast_head: Option<u64>,
+    /// The store's backend id; `None` until loaded (and after a failed load).
+    pub(super) backend_id: Option<Arc<str>>,
 }
 
 impl StoreActor {
@@ -98,13 +100,28 @@ impl StoreActor {
             inflight: FuturesOrdered::new(),
             idle_requested: false,
             broadcast_head: None,
+            backend_id: None,
         }
+    }
+
+    /// The store's backend id, loaded (created on first use) when unknown.
+    pub(super) async fn backend_id(&mut self) -> Option<Arc<str>> {
+        if self.backend_id.is_none() {
+            match self.log.backend_id(&self.shared.store).await {
+                Ok(id) => self.backend_id = Some(id.into()),
+                Err(error) => {
+                    tracing::error!(store = %self.shared.store, %error, "cannot load the backend id");
+                }
+            }
+        }
+        self.backend_id.clone()
     }
 
     pub(super) async fn run(mut self) {
         // What connections joining now will pull up to, at most; later commits reach
         // them as broadcasts. Only consulted when other nodes commit to this store.
         self.broadcast_head = self.log.head(&self.shared.store).await.ok();
+        self.backend_id().await;
         loop {
             let accepting = self.inflight.len() < self.limits.pipeline_depth.max(1);
             tokio::select! {
@@ -132,7 +149,22 @@ impl StoreActor {
                 batch,
                 pushed_by,
                 permit,
+                backend_id,
             } => {
+                let expected = self.backend_id().await;
+                if let Some(received) = backend_id {
+                    let outcome = match expected {
+                        None => Some(PushOutcome::StorageFailure(StorageFailure::HeadUnavailable)),
+                        Some(expected) if *expected != *received => {
+                            Some(PushOutcome::BackendIdMismatch { expected, received })
+                        }
+                        Some(_) => None,
+                    };
+                    if let Some(outcome) = outcome {
+                        let outcome = Outcome::Rejected(outcome);
+                        return self.queue_ready(conn, request_id, Some(permit), outcome);
+                    }
+                }
                 let head = match self.head().await {
                     Ok(head) => head,
                     Err(error) => {
@@ -191,6 +223,8 @@ impl StoreActor {
                         self.expected_head = Some(0);
                         self.broadcast_head = Some(0);
                         self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+                        self.backend_id = None;
+                        self.backend_id().await;
                     }
                     Err(error) => {
                         self.expected_head = None;
@@ -206,6 +240,8 @@ impl StoreActor {
                     self.expected_head = Some(0);
                     self.broadcast_head = Some(0);
                     self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+                    self.backend_id = None;
+                    self.backend_id().await;
                     tracing::warn!(store = %self.shared.store, "store reset by admin request");
                 } else {
                     self.expected_head = None;
@@ -331,6 +367,7 @@ impl StoreActor {
             },
             self.shared.epoch.load(Ordering::Acquire),
             Some(request_id.clone()),
+            self.backend_id.clone(),
         );
         self.offer_all(committed);
     }

@@ -74,6 +74,8 @@ pub(crate) enum Command {
         pushed_by: Arc<str>,
         /// Returned when the push is answered: bounds one connection's pipelining.
         permit: OwnedSemaphorePermit,
+        /// The backend id the pusher believes in (0.4), checked against the store's.
+        backend_id: Option<String>,
     },
     Reset {
         conn: ConnHandle,
@@ -113,6 +115,7 @@ impl StoreHub {
     }
 
     /// Submits a push; `false` when the hub is gone (server shutting down).
+    /// `backend_id`: the store's backend id as the pusher knows it, if any.
     pub fn push(
         &self,
         conn: ConnHandle,
@@ -120,6 +123,7 @@ impl StoreHub {
         batch: Vec<NewEvent>,
         pushed_by: Arc<str>,
         permit: OwnedSemaphorePermit,
+        backend_id: Option<String>,
     ) -> bool {
         self.commands
             .send(Command::Push {
@@ -128,6 +132,7 @@ impl StoreHub {
                 batch,
                 pushed_by,
                 permit,
+                backend_id,
             })
             .is_ok()
     }

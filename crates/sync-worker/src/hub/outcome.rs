@@ -67,6 +67,11 @@ pub enum PushOutcome {
     InvalidChain(ChainError),
     /// Storage failed; nothing was stored.
     StorageFailure(StorageFailure),
+    /// The push names a backend id that is not the store's (0.4 clients).
+    BackendIdMismatch {
+        expected: Arc<str>,
+        received: String,
+    },
 }
 
 impl From<ChainError> for PushOutcome {
@@ -118,6 +123,8 @@ pub struct Committed {
     pub last_seq: u64,
     /// The pusher's request id when the push was accepted on this node.
     pub origin: Option<Arc<str>>,
+    /// The store's backend id when known (sent by 0.4 with every broadcast).
+    pub backend_id: Option<Arc<str>>,
     encoded: [OnceLock<Utf8Bytes>; ProtocolId::COUNT],
 }
 
@@ -128,6 +135,7 @@ impl Committed {
         events: CommittedEvents,
         epoch: u64,
         origin: Option<Arc<str>>,
+        backend_id: Option<Arc<str>>,
     ) -> Self {
         let (first_seq, last_seq) = match &events {
             CommittedEvents::Pushed { events, .. } => (
@@ -146,6 +154,7 @@ impl Committed {
             first_seq,
             last_seq,
             origin,
+            backend_id,
             encoded: std::array::from_fn(|_| OnceLock::new()),
         }
     }

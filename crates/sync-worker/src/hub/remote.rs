@@ -46,6 +46,9 @@ impl StoreActor {
         let Some(mut after) = self.broadcast_head else {
             return;
         };
+        if after < to {
+            self.backend_id().await;
+        }
         while after < to {
             let want = usize::try_from(to - after)
                 .unwrap_or(usize::MAX)
@@ -65,6 +68,7 @@ impl StoreActor {
                 CommittedEvents::Stored(events),
                 self.shared.epoch.load(Ordering::Acquire),
                 None,
+                self.backend_id.clone(),
             );
             self.offer_all(committed);
             after = last;

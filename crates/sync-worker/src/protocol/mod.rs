@@ -1,8 +1,10 @@
-//! The wire protocols a client may speak: LiveStore `sync-cf` 0.3.1 ([`v0_3`]). Each
+//! The wire protocols a client may speak: LiveStore `sync-cf` 0.3.1 ([`v0_3`]) and
+//! 0.4 (Effect RPC over WebSocket, [`v0_4`]). Each
 //! protocol owns its decode, encode and dispatch; the store hub and the socket loop are
 //! shared and protocol-neutral (see `PROTOCOL.md` at the crate root for the shapes).
 
 pub mod v0_3;
+pub mod v0_4;
 
 pub use v0_3::{
     decode_client_message, encode_server_message, iso_timestamp, ClientMessage, ProtocolError,
@@ -22,9 +24,10 @@ pub const MAX_ARGS_DEPTH: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtocolId {
     V0_3 = 0,
+    V0_4 = 1,
 }
 
 impl ProtocolId {
     /// Number of protocols.
-    pub const COUNT: usize = 1;
+    pub const COUNT: usize = 2;
 }

@@ -13,3 +13,4 @@ mod push_rules;
 mod revocation;
 mod sync_flow;
 mod tokens;
+mod v0_4;

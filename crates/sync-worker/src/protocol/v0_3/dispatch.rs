@@ -66,7 +66,13 @@ impl Wire for V03 {
 }
 
 impl PullEncoder for V03 {
-    fn page(&self, request: &PullRequest, events: &[StoredEvent], remaining: u64) -> String {
+    fn page(
+        &self,
+        request: &PullRequest,
+        events: &[StoredEvent],
+        remaining: u64,
+        _: &str,
+    ) -> String {
         encode_server_message(&ServerMessage::PullRes {
             request_id: &request.request_id,
             context: PullContext::Pull,
@@ -143,6 +149,7 @@ impl Connection<V03> {
                     batch,
                     pushed_by,
                     permit,
+                    None,
                 );
                 if accepted {
                     None
@@ -221,7 +228,12 @@ impl Connection<V03> {
     }
 
     fn queue_pull(&mut self, request_id: String, cursor: Option<u64>) -> Option<String> {
-        match self.start_pull(PullRequest { request_id, cursor }) {
+        match self.start_pull(PullRequest {
+            request_id,
+            cursor,
+            cursor_backend: None,
+            live: false,
+        }) {
             Ok(()) => None,
             Err(request) => error(
                 &request.request_id,

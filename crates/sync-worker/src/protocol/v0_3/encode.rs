@@ -251,6 +251,8 @@ pub fn encode_push_outcome(request_id: &str, outcome: &crate::hub::PushOutcome) 
         PushOutcome::StorageFailure(StorageFailure::NotStored) => {
             "Internal error: the push was not stored".to_owned()
         }
+        // 0.3.1 pushes name no backend id, so this is never their outcome.
+        PushOutcome::BackendIdMismatch { .. } => "Backend id mismatch".to_owned(),
     };
     encode_server_message(&ServerMessage::Error {
         request_id,

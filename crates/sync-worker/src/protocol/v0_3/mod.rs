@@ -11,8 +11,10 @@ mod decode;
 mod dispatch;
 mod encode;
 
+pub(crate) use decode::decode_batch;
 pub use decode::decode_client_message;
 pub(crate) use dispatch::V03;
+pub(crate) use encode::push_json_string;
 pub use encode::{encode_broadcast, encode_push_outcome, encode_server_message, iso_timestamp};
 
 use chrono::{DateTime, Utc};
