@@ -52,6 +52,16 @@ async fn fallback(
 ) -> Response {
     let protocol = match crate::connect::transport_of(request.uri()).as_deref() {
         Some("ws") => Some(WireProtocol::V0_4),
+        Some("http") => {
+            if request.method() != Method::POST {
+                return error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "METHOD_NOT_ALLOWED",
+                    "Use POST with one JSON Request body",
+                );
+            }
+            return crate::protocol::v0_4::http::handle(state, request).await;
+        }
         _ if request.uri().path().ends_with("/websocket") => Some(WireProtocol::V0_3),
         _ => None,
     };
@@ -92,7 +102,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 fn cors(origins: &CorsOrigins) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("x-livestore-store-id"),
+        ]);
     match origins {
         CorsOrigins::Any => layer.allow_origin(Any),
         CorsOrigins::List(list) => layer.allow_origin(AllowOrigin::list(

@@ -14,3 +14,4 @@ mod revocation;
 mod sync_flow;
 mod tokens;
 mod v0_4;
+mod v0_4_http;

@@ -42,6 +42,8 @@ pub enum Call {
         batch: Vec<NewEvent>,
         backend_id: Option<String>,
     },
+    /// `SyncHttpRpc.Ping` (the HTTP transport's connectivity check).
+    Ping,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +84,8 @@ struct Cursor {
 
 #[derive(Deserialize)]
 struct PullPayload {
+    /// Absent in `SyncHttpRpc.Pull` (HTTP pulls are never live).
+    #[serde(default)]
     live: bool,
     cursor: Opt<Cursor>,
 }
@@ -116,8 +120,9 @@ pub fn decode_frame(text: &str) -> Result<ClientFrame, String> {
             let tag = envelope.tag.unwrap_or_default();
             let payload = envelope.payload.map_or("null", RawValue::get);
             let call = match tag.as_str() {
-                "SyncWsRpc.Pull" => decode_pull(payload),
-                "SyncWsRpc.Push" => decode_push(payload),
+                "SyncWsRpc.Pull" | "SyncHttpRpc.Pull" => decode_pull(payload),
+                "SyncWsRpc.Push" | "SyncHttpRpc.Push" => decode_push(payload),
+                "SyncHttpRpc.Ping" => Ok(Call::Ping),
                 _ => return Err(format!("Unknown request tag {tag:?}")),
             };
             Ok(match call {

@@ -8,7 +8,7 @@ use axum::extract::ws::Utf8Bytes;
 
 use super::decode::{decode_frame, Call, ClientFrame};
 use super::encode::{
-    chunk, defect, exit_die, exit_failure, exit_push_success, exit_stream_success,
+    chunk, defect, exit_die, exit_failure, exit_pong, exit_push_success, exit_stream_success,
     pull_response_committed, pull_response_stored, PONG,
 };
 use super::RpcError;
@@ -52,6 +52,10 @@ impl Wire for V04 {
                 None
             }
             ClientFrame::Invalid { id, reason } => Some(exit_die(&id, &reason)),
+            ClientFrame::Request {
+                id,
+                call: Call::Ping,
+            } => Some(exit_pong(&id)),
             ClientFrame::Request {
                 id,
                 call: Call::Pull { live, cursor },

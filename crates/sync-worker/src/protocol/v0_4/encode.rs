@@ -41,6 +41,14 @@ pub fn exit_stream_success(request_id: &str) -> String {
     exit(request_id, r#"{"_tag":"Success"}"#)
 }
 
+/// The success of a `SyncHttpRpc.Ping`.
+pub fn exit_pong(request_id: &str) -> String {
+    exit(
+        request_id,
+        r#"{"_tag":"Success","value":{"_tag":"SyncMessage.Pong"}}"#,
+    )
+}
+
 /// A push's success (`PushAck`, an empty struct).
 pub fn exit_push_success(request_id: &str) -> String {
     exit(request_id, r#"{"_tag":"Success","value":{}}"#)

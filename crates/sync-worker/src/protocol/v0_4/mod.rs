@@ -1,16 +1,18 @@
 //! The LiveStore `sync-cf` 0.4 wire protocol over WebSocket: Effect RPC envelopes, one
 //! JSON object per text frame (`Request`/`Ack`/`Interrupt`/`Ping`/`Eof` from the client;
 //! `Chunk`/`Exit`/`Defect`/`Pong` from the server). RPCs: `SyncWsRpc.Pull` (a stream of
-//! `PullResponse` chunks, kept open when `live`) and `SyncWsRpc.Push`. See `PROTOCOL.md`.
+//! `PullResponse` chunks, kept open when `live`) and `SyncWsRpc.Push`; the same RPCs over HTTP POST
+//! in [`http`]. See `PROTOCOL.md`.
 
 mod decode;
 mod dispatch;
 mod encode;
+pub mod http;
 
 pub use decode::{decode_frame, Call, ClientFrame};
 pub(crate) use dispatch::V04;
 pub use encode::{
-    chunk, defect, exit_die, exit_failure, exit_push_success, exit_stream_success,
+    chunk, defect, exit_die, exit_failure, exit_pong, exit_push_success, exit_stream_success,
     pull_response_committed, pull_response_stored, PONG,
 };
 
