@@ -359,3 +359,36 @@ async fn connect_rules_and_roles_apply_to_0_4_sockets() {
     };
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn instance_deletion_replaces_the_backend_id() {
+    let feed = FeedServer::start(keys()).await;
+    let server = secure_server(&feed, &[]).await;
+    let store = "inst-04-del";
+    let internal = json!({"serverBypass": BYPASS});
+    let mut c = Client::connect_url(&url04(&server, "/", store, Some(&internal))).await;
+    let before = backend_id_of(&mut c).await;
+    assert_eq!(
+        push_exit(&mut c, "p", events(0, 2), None).await["_tag"],
+        "Success"
+    );
+    feed.push(shared::change_feed::Change::InstanceDeleted {
+        instance_id: store.into(),
+    });
+    assert!(
+        eventually(REVOCATION_BOUND, async || server
+            .stored(store)
+            .await
+            .is_empty())
+        .await,
+        "events of the deleted instance still stored"
+    );
+    let mut fresh = Client::connect_url(&url04(&server, "/", store, Some(&internal))).await;
+    let after = backend_id_of(&mut fresh).await;
+    assert_ne!(
+        after, before,
+        "a deleted instance's store gets a new backend id"
+    );
+    let exit = push_exit(&mut fresh, "q", events(0, 1), Some(&before)).await;
+    assert_eq!(failure(&exit)["_tag"], "BackendIdMismatchError");
+}
