@@ -38,6 +38,10 @@ pub(crate) trait PullEncoder: Send + Sync + 'static {
         let _ = (expected, received);
         self.failure(request)
     }
+    /// The most bytes of events one page may carry, if the protocol caps it.
+    fn max_page_bytes(&self) -> Option<usize> {
+        None
+    }
     /// Whether a pull that is not live ends with a frame of its own ([`Self::finish`]).
     fn ends_streams(&self) -> bool {
         false
@@ -227,9 +231,46 @@ async fn send_window(
         return send_chunk(&[], page, chunks).await;
     }
     for chunk in window.chunks(chunk_size) {
-        send_chunk(chunk, page, chunks).await?;
+        match page.encoder.max_page_bytes() {
+            None => send_chunk(chunk, page, chunks).await?,
+            Some(budget) => {
+                for part in split_by_size(chunk, budget) {
+                    send_chunk(part, page, chunks).await?;
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// About how many bytes `event` takes in a page (its variable fields plus a fixed
+/// allowance for keys, numbers and metadata).
+pub(crate) fn approx_event_bytes(event: &StoredEvent) -> usize {
+    const FIXED: usize = 220;
+    FIXED
+        + event.name.len()
+        + event.args.as_ref().map_or(0, |args| args.get().len())
+        + event.client_id.len()
+        + event.session_id.len()
+}
+
+/// Cuts `events` into runs of at most `budget` approximate bytes (one event at least).
+pub(crate) fn split_by_size(events: &[StoredEvent], budget: usize) -> Vec<&[StoredEvent]> {
+    let mut parts = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, event) in events.iter().enumerate() {
+        let bytes = approx_event_bytes(event);
+        if i > start && size + bytes > budget {
+            parts.push(&events[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += bytes;
+    }
+    if start < events.len() {
+        parts.push(&events[start..]);
+    }
+    parts
 }
 
 /// What every page of one pull shares.

@@ -2,6 +2,7 @@
 //! of `PROTOCOL.md`'s 0.4 section, backend ids, store access, and one store shared
 //! with a 0.3.1 client.
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use shared::Role;
 use tokio_tungstenite::tungstenite;
@@ -391,4 +392,35 @@ async fn instance_deletion_replaces_the_backend_id() {
     );
     let exit = push_exit(&mut fresh, "q", events(0, 1), Some(&before)).await;
     assert_eq!(failure(&exit)["_tag"], "BackendIdMismatchError");
+}
+
+#[tokio::test]
+async fn pages_stay_under_the_frame_budget() {
+    let server = TestServer::spawn(&[]).await;
+    let mut c = client04(&server, "s04-big").await;
+    // 20 events of about 100 kB: 2 MB in 100 events would be one frame without the cap.
+    let text = "x".repeat(100_000);
+    let batch: Vec<Value> = (1..=20u64)
+        .map(|seq| {
+            json!({"name": "big", "args": {"text": text}, "seqNum": seq, "parentSeqNum": seq - 1,
+                   "clientId": "c", "sessionId": "s"})
+        })
+        .collect();
+    for (i, part) in batch.chunks(5).enumerate() {
+        let exit = push_exit(&mut c, &format!("p{i}"), part.to_vec(), None).await;
+        assert_eq!(exit["_tag"], "Success", "{exit}");
+    }
+    c.send(pull_req("big", false, None)).await;
+    let mut seqs = Vec::new();
+    loop {
+        let m = c.ws.next().await.expect("frame").expect("frame");
+        let text = m.into_text().expect("text frame");
+        assert!(text.len() < 900_000, "frame of {} bytes", text.len());
+        let m: Value = serde_json::from_str(text.as_str()).unwrap();
+        if m["_tag"] == "Exit" {
+            break;
+        }
+        seqs.extend(page_seqs(&m["values"][0]));
+    }
+    assert_eq!(seqs, (1..=20).collect::<Vec<u64>>());
 }

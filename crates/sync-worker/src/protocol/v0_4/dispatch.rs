@@ -214,6 +214,10 @@ impl PullEncoder for V04Pull {
         true
     }
 
+    fn max_page_bytes(&self) -> Option<usize> {
+        Some(super::MAX_PAGE_BYTES)
+    }
+
     fn mismatch(&self, request: &PullRequest, expected: &str, received: &str) -> String {
         exit_failure(
             &request.request_id,

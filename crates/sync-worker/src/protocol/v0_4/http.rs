@@ -20,6 +20,7 @@ use super::encode::{
 };
 use super::{RpcError, V04};
 use crate::connect::{decide, parse_connect_query, IdentityKind};
+use crate::connection::pull::split_by_size;
 use crate::connection::Wire;
 use crate::hub::{ConnHandle, Outbound, Reply};
 use crate::storage::StoreId;
@@ -147,11 +148,12 @@ async fn pull(
         let Some(last) = events.last().map(|e| e.seq_num) else {
             break;
         };
-        let remaining = head.saturating_sub(last);
-        messages.push(chunk(
-            request_id,
-            &pull_response_stored(&events, remaining, &backend_id),
-        ));
+        for part in split_by_size(&events, super::MAX_PAGE_BYTES) {
+            let end = part.last().map_or(last, |e| e.seq_num);
+            let remaining = head.saturating_sub(end);
+            let page = pull_response_stored(part, remaining, &backend_id);
+            messages.push(chunk(request_id, &page));
+        }
         cursor = last;
     }
     if messages.is_empty() {

@@ -16,6 +16,10 @@ pub use encode::{
     pull_response_committed, pull_response_stored, PONG,
 };
 
+/// Event bytes per `PullResponse` page at most (besides the 100-event limit): the 0.4
+/// client and reference server cut batches at 900 000 bytes; a page stays below that.
+pub const MAX_PAGE_BYTES: usize = 800_000;
+
 /// A typed failure of an RPC, as the 0.4 client decodes it (no other tags exist).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RpcError<'a> {
