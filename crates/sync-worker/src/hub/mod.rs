@@ -12,10 +12,11 @@
 //! receive messages through bounded queues, never blocking the actor).
 
 mod actor;
+mod chain;
 mod outcome;
 mod remote;
 
-pub(crate) use actor::validate_chain;
+pub(crate) use chain::validate_chain;
 pub use outcome::{ChainError, Committed, CommittedEvents, PushOutcome, Reply, StorageFailure};
 
 use std::collections::HashMap;

@@ -14,4 +14,5 @@ mod revocation;
 mod sync_flow;
 mod tokens;
 mod v0_4;
+mod v0_4_backend;
 mod v0_4_http;
