@@ -21,7 +21,7 @@ use crate::AppState;
 
 /// The text `GET /` answers when no static app is configured.
 pub const DESCRIPTION: &str =
-    "sync-worker: LiveStore sync-cf 0.3.1 compatible WebSocket sync backend (connect at /websocket).";
+    "sync-worker: LiveStore sync-cf sync backend: 0.3.1 at /websocket, 0.4 on any path with ?transport=ws or ?transport=http.";
 
 /// The service's router.
 pub fn router(state: AppState) -> Router {
