@@ -1,4 +1,4 @@
-//! sync-worker: a LiveStore `sync-cf` 0.3.1 compatible sync server.
+//! sync-worker: a LiveStore `sync-cf` 0.3.1 and 0.4 compatible sync server.
 //!
 //! A WebSocket on any path ending in `/websocket` (`?storeId=...&payload=...`), admitted
 //! by the JWT decision table of [`connect::auth`], speaking the protocol of

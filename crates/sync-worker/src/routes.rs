@@ -1,6 +1,7 @@
 //! HTTP routes: `GET /` (a one-line description, or the static app's `index.html`),
 //! `GET /health`, `/ready` and `/config.json` ([`crate::health`]),
-//! the WebSocket upgrade on any path ending in `/websocket`, `GET
+//! the WebSocket upgrade on any path ending in `/websocket` (LiveStore 0.3.1) or on any
+//! path whose query has `storeId` and `transport=ws` (LiveStore 0.4), `GET
 //! /stores/{storeId}/events` ([`crate::events_api`]), optional static files, and CORS
 //! (preflight answered by the CORS layer).
 
@@ -15,18 +16,17 @@ use tower::ServiceExt;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::services::ServeDir;
 
+use crate::connect::WireProtocol;
 use crate::AppState;
 
 /// The text `GET /` answers when no static app is configured.
 pub const DESCRIPTION: &str =
-    "sync-worker: LiveStore sync-cf 0.3.1 compatible WebSocket sync backend (connect at /websocket).";
+    "sync-worker: LiveStore sync-cf sync backend: 0.3.1 at /websocket, 0.4 on any path with ?transport=ws or ?transport=http.";
 
 /// The service's router.
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new();
-    if state.config.static_dir.is_none() {
-        router = router.route("/", get(|| async { DESCRIPTION }));
-    }
+    // `GET /` is answered by the fallback: a 0.4 client connects on `/` itself.
+    let router = Router::new();
     // Built once: the static folder does not change while the server runs.
     let static_files = state
         .config
@@ -50,7 +50,22 @@ async fn fallback(
     static_files: Option<ServeDir>,
     request: Request,
 ) -> Response {
-    if request.uri().path().ends_with("/websocket") {
+    let protocol = match crate::connect::transport_of(request.uri()).as_deref() {
+        Some("ws") => Some(WireProtocol::V0_4),
+        Some("http") => {
+            if request.method() != Method::POST {
+                return error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "METHOD_NOT_ALLOWED",
+                    "Use POST with one JSON Request body",
+                );
+            }
+            return crate::protocol::v0_4::http::handle(state, request).await;
+        }
+        _ if request.uri().path().ends_with("/websocket") => Some(WireProtocol::V0_3),
+        _ => None,
+    };
+    if let Some(protocol) = protocol {
         if request.method() != Method::GET {
             return error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -58,9 +73,14 @@ async fn fallback(
                 "Use GET with a WebSocket upgrade",
             );
         }
-        return crate::connect::websocket(state, request).await;
+        return crate::connect::websocket(state, request, protocol).await;
     }
     match static_files {
+        None if request.uri().path() == "/"
+            && matches!(*request.method(), Method::GET | Method::HEAD) =>
+        {
+            DESCRIPTION.into_response()
+        }
         Some(service) if matches!(*request.method(), Method::GET | Method::HEAD) => {
             match service.oneshot(request).await {
                 Ok(response) => response.map(Body::new),
@@ -82,7 +102,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 fn cors(origins: &CorsOrigins) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("x-livestore-store-id"),
+        ]);
     match origins {
         CorsOrigins::Any => layer.allow_origin(Any),
         CorsOrigins::List(list) => layer.allow_origin(AllowOrigin::list(

@@ -32,6 +32,24 @@ struct ConnectQuery {
     #[serde(rename = "storeId")]
     store_id: Option<String>,
     payload: Option<String>,
+    transport: Option<String>,
+}
+
+/// The protocol a socket speaks, chosen by its URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireProtocol {
+    /// `.../websocket?storeId&payload`: LiveStore 0.3.1.
+    V0_3,
+    /// `<any path>?storeId&payload&transport=ws`: LiveStore 0.4 (Effect RPC).
+    V0_4,
+}
+
+/// The `transport` of a LiveStore 0.4 request: the query's, when it also has a
+/// `storeId` (anything else is not a 0.4 sync request).
+pub fn transport_of(uri: &http::Uri) -> Option<String> {
+    let Query(query) = Query::<ConnectQuery>::try_from_uri(uri).ok()?;
+    query.store_id?;
+    query.transport
 }
 
 /// What a connect request asks for, once its query is parsed.
@@ -89,8 +107,9 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// `GET .../websocket`: decide before upgrading; a rejection is never upgraded.
-pub async fn websocket(state: AppState, request: Request) -> Response {
+/// `GET .../websocket` (0.3.1) or `GET ...?transport=ws` (0.4): decide before
+/// upgrading; a rejection is never upgraded.
+pub async fn websocket(state: AppState, request: Request, protocol: WireProtocol) -> Response {
     let connect = match parse_connect_query(request.uri()) {
         Ok(c) => c,
         Err(rejection) => return rejection.into_response(),
@@ -141,7 +160,13 @@ pub async fn websocket(state: AppState, request: Request) -> Response {
         .max_message_size(limits.max_frame_bytes)
         .max_frame_size(limits.max_frame_bytes)
         .on_upgrade(move |socket| async move {
-            connection::serve(socket, context).await;
+            match protocol {
+                WireProtocol::V0_3 => connection::serve(socket, context).await,
+                WireProtocol::V0_4 => {
+                    connection::serve_with(socket, context, crate::protocol::v0_4::V04::default())
+                        .await;
+                }
+            }
             drop(token);
         })
 }

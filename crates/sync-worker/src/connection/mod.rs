@@ -1,5 +1,7 @@
 //! One WebSocket connection: a single task whose `select!` reads frames, writes the
-//! outbound queue and pull chunks, and watches for shutdown and for being kicked.
+//! outbound queue and pull chunks, and watches for shutdown and for being kicked. The
+//! loop is shared by every protocol; what a frame means and how replies, broadcasts and
+//! pull pages are written is the protocol's ([`Wire`]).
 //!
 //! Ordering rules toward the client (which LiveStore's client relies on):
 //! - a `Ping` is answered inline, so it never waits behind a pull or a busy store;
@@ -13,13 +15,12 @@
 //! `MAX_FRAME_BYTES`, 1008 after too many wrong admin secrets, and 4401 / 4403 when the
 //! change feed revokes the session or the user's access to the store.
 
-mod messages;
-mod pull;
+pub(crate) mod pull;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
 use tokio::sync::{mpsc, Semaphore};
@@ -27,11 +28,30 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::connect::Identity;
-use crate::hub::{ConnHandle, Outbound, StoreHub};
+use crate::hub::{Committed, ConnHandle, Outbound, Reply, StoreHub};
 use crate::revocation::{CloseReason, Registration};
 use crate::storage::StoreId;
 use crate::AppState;
-use pull::{PullChunk, PullRequest};
+use pull::{PullChunk, PullEncoder, PullRequest};
+
+/// One wire protocol over the shared socket loop: its dispatch of received frames and
+/// its encoding of hub replies, broadcasts and pull pages.
+pub(crate) trait Wire: Send + Sized + 'static {
+    /// Handles one text frame; `Some(frame)` is written back at once.
+    fn on_text(conn: &mut Connection<Self>, text: &str) -> Option<String>;
+    /// Handles one binary frame.
+    fn on_binary(conn: &mut Connection<Self>) -> Option<String>;
+    /// The frame answering a push or reset of this connection.
+    fn encode_reply(&self, reply: &Reply) -> Utf8Bytes;
+    /// The frame of a broadcast for this connection, `None` when it wants none.
+    fn encode_broadcast(&self, committed: &Committed) -> Option<Utf8Bytes>;
+    /// How this protocol's pull pages are written (on the pull task).
+    fn pull_encoder(&self) -> Arc<dyn PullEncoder>;
+    /// A live pull has sent its last page: broadcasts go to it from now on.
+    fn on_subscribed(&mut self, request_id: String) {
+        let _ = request_id;
+    }
+}
 
 /// Close codes this server sends.
 pub mod close_code {
@@ -57,8 +77,13 @@ pub struct ConnectionContext {
     pub id: u64,
 }
 
-/// Serves one upgraded socket until it closes.
+/// Serves one upgraded socket speaking LiveStore 0.3.1 until it closes.
 pub async fn serve(socket: WebSocket, context: ConnectionContext) {
+    serve_with(socket, context, crate::protocol::v0_3::V03).await;
+}
+
+/// Serves one upgraded socket speaking `wire` until it closes.
+pub(crate) async fn serve_with<P: Wire>(socket: WebSocket, context: ConnectionContext, wire: P) {
     let span = tracing::info_span!(
         "connection",
         store = %context.store,
@@ -67,7 +92,7 @@ pub async fn serve(socket: WebSocket, context: ConnectionContext) {
     );
     async move {
         tracing::debug!("connected");
-        Connection::new(context).run(socket).await;
+        Connection::new(context, wire).run(socket).await;
         tracing::debug!("disconnected");
     }
     .instrument(span)
@@ -89,12 +114,13 @@ enum End {
     AdminAbuse,
 }
 
-struct Connection {
-    ctx: ConnectionContext,
-    hub: Arc<StoreHub>,
-    handle: ConnHandle,
+/// The state of one socket, shared by every protocol; `wire` is the protocol's own.
+pub(crate) struct Connection<P> {
+    pub(crate) ctx: ConnectionContext,
+    pub(crate) hub: Arc<StoreHub>,
+    pub(crate) handle: ConnHandle,
     outbound: mpsc::Receiver<Outbound>,
-    push_permits: Arc<Semaphore>,
+    pub(crate) push_permits: Arc<Semaphore>,
     pull_requests: Option<mpsc::Sender<PullRequest>>,
     pull_task: Option<JoinHandle<()>>,
     chunks_tx: mpsc::Sender<PullChunk>,
@@ -104,11 +130,12 @@ struct Connection {
     /// `(epoch, head)` of the last completed pull: broadcasts up to it are redundant.
     pulled_through: Option<(u64, u64)>,
     /// Wrong admin secrets received so far.
-    admin_failures: u32,
+    pub(crate) admin_failures: u32,
+    pub(crate) wire: P,
 }
 
-impl Connection {
-    fn new(ctx: ConnectionContext) -> Self {
+impl<P: Wire> Connection<P> {
+    fn new(ctx: ConnectionContext, wire: P) -> Self {
         let limits = &ctx.state.config.limits;
         let (tx, outbound) = mpsc::channel(limits.outbound_queue);
         let handle = ConnHandle {
@@ -131,6 +158,7 @@ impl Connection {
             pulling: false,
             pulled_through: None,
             admin_failures: 0,
+            wire,
         }
     }
 
@@ -172,6 +200,9 @@ impl Connection {
                     self.pulling = !chunk.last;
                     if chunk.last {
                         self.pulled_through = Some((chunk.epoch, chunk.head));
+                    }
+                    if let Some(request_id) = chunk.subscribe {
+                        self.wire.on_subscribed(request_id);
                     }
                     if self.write(&mut sink, Message::Text(chunk.frame)).await.is_err() {
                         break self.write_failed();
@@ -228,18 +259,60 @@ impl Connection {
     }
 
     /// The frame to write for a queued message, or `None` for a redundant broadcast.
-    fn admit(&self, out: Outbound) -> Option<axum::extract::ws::Utf8Bytes> {
+    fn admit(&self, out: Outbound) -> Option<Utf8Bytes> {
         match out {
-            Outbound::Direct(frame) => Some(frame),
-            Outbound::Broadcast {
-                epoch,
-                last_seq,
-                frame,
-            } => match self.pulled_through {
-                Some((pulled_epoch, head)) if pulled_epoch == epoch && last_seq <= head => None,
-                _ => Some(frame),
+            Outbound::Reply(reply) => Some(self.wire.encode_reply(&reply)),
+            Outbound::Broadcast(committed) => match self.pulled_through {
+                Some((epoch, head)) if epoch == committed.epoch && committed.last_seq <= head => {
+                    None
+                }
+                _ => self.wire.encode_broadcast(&committed),
             },
         }
+    }
+
+    /// Handles one received message; `Some(frame)` is written back at once.
+    fn on_message(&mut self, message: Message) -> Option<String> {
+        match message {
+            Message::Text(text) => P::on_text(self, text.as_str()),
+            Message::Binary(_) => P::on_binary(self),
+            // Protocol-level ping/pong/close are handled by the WebSocket layer.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
+        }
+    }
+
+    /// The connection's current role on its store (lowered live by the change feed).
+    pub(crate) fn role(&self) -> shared::Role {
+        self.ctx.registration.control().role()
+    }
+
+    /// Queues a pull on the connection's pull task (started on first use); the request
+    /// comes back when too many are queued.
+    pub(crate) fn start_pull(&mut self, request: PullRequest) -> Result<(), PullRequest> {
+        let requests = match &self.pull_requests {
+            Some(requests) => requests.clone(),
+            None => {
+                let (tx, rx) = mpsc::channel(pull::MAX_QUEUED_PULLS);
+                let task = pull::pull_worker(
+                    Arc::clone(&self.ctx.state.log),
+                    Arc::clone(&self.hub),
+                    pull::PullShape {
+                        chunk: self.ctx.state.config.limits.pull_chunk,
+                        window: self.ctx.state.config.limits.pull_read_window,
+                    },
+                    self.wire.pull_encoder(),
+                    rx,
+                    self.chunks_tx.clone(),
+                );
+                self.pull_task = Some(tokio::spawn(Instrument::in_current_span(task)));
+                self.pull_requests = Some(tx.clone());
+                tx
+            }
+        };
+        requests.try_send(request).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(request)
+            | mpsc::error::TrySendError::Closed(request) => request,
+        })
     }
 
     /// Writes one message, giving up when kicked or after the write timeout.

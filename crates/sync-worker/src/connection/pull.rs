@@ -1,4 +1,4 @@
-//! Pull streaming: one task per connection (started on its first `PullReq`) answers
+//! Pull streaming: one task per connection (started on its first pull) answers
 //! pulls one after another, chunk by chunk, each chunk encoded and handed to the
 //! connection through a 2-slot channel, so memory stays constant and a slow socket
 //! slows the reads down instead of piling up chunks.
@@ -13,8 +13,44 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 
 use crate::hub::StoreHub;
-use crate::protocol::{encode_server_message, PullBatch, PullContext, ServerMessage};
 use crate::storage::{EventLog, StorageError, StoredEvent};
+
+/// How one protocol writes the pages of a pull (called on the pull task, so encoding
+/// overlaps the socket writes).
+pub(crate) trait PullEncoder: Send + Sync + 'static {
+    /// One page: `events` (possibly none), with `remaining` more up to the pull's head;
+    /// `backend_id` is the store's when [`PullEncoder::wants_backend_id`], else empty.
+    fn page(
+        &self,
+        request: &PullRequest,
+        events: &[StoredEvent],
+        remaining: u64,
+        backend_id: &str,
+    ) -> String;
+    /// The answer ending a pull that storage failed.
+    fn failure(&self, request: &PullRequest) -> String;
+    /// Whether pages carry the store's backend id (read once per pull).
+    fn wants_backend_id(&self) -> bool {
+        false
+    }
+    /// The answer to a pull whose cursor names another backend id than `expected`.
+    fn mismatch(&self, request: &PullRequest, expected: &str, received: &str) -> String {
+        let _ = (expected, received);
+        self.failure(request)
+    }
+    /// The most bytes of events one page may carry, if the protocol caps it.
+    fn max_page_bytes(&self) -> Option<usize> {
+        None
+    }
+    /// Whether a pull that is not live ends with a frame of its own ([`Self::finish`]).
+    fn ends_streams(&self) -> bool {
+        false
+    }
+    /// The frame sent after the last page of a pull that is not live.
+    fn finish(&self, request: &PullRequest) -> String {
+        self.failure(request)
+    }
+}
 
 /// Pull requests one connection may queue behind the running one.
 pub(crate) const MAX_QUEUED_PULLS: usize = 4;
@@ -23,6 +59,11 @@ pub(crate) const MAX_QUEUED_PULLS: usize = 4;
 pub(crate) struct PullRequest {
     pub request_id: String,
     pub cursor: Option<u64>,
+    /// The backend id the cursor was read from (0.4), checked against the store's.
+    pub cursor_backend: Option<String>,
+    /// Keep the pull open after its pages (0.4 live pull): the connection then sends
+    /// it every broadcast.
+    pub live: bool,
 }
 
 /// One encoded response of a pull.
@@ -33,6 +74,8 @@ pub(crate) struct PullChunk {
     /// The store head the pull streams up to, and the reset epoch it was read in.
     pub head: u64,
     pub epoch: u64,
+    /// On the last chunk of a live pull: its request id, now subscribed.
+    pub subscribe: Option<String>,
 }
 
 /// How a connection's pulls are cut up.
@@ -49,13 +92,21 @@ pub(crate) async fn pull_worker(
     log: Arc<dyn EventLog>,
     hub: Arc<StoreHub>,
     shape: PullShape,
+    encoder: Arc<dyn PullEncoder>,
     mut requests: mpsc::Receiver<PullRequest>,
     chunks: mpsc::Sender<PullChunk>,
 ) {
     while let Some(request) = requests.recv().await {
-        if stream_pull(log.as_ref(), &hub, shape, &request, &chunks)
-            .await
-            .is_err()
+        if stream_pull(
+            log.as_ref(),
+            &hub,
+            shape,
+            encoder.as_ref(),
+            &request,
+            &chunks,
+        )
+        .await
+        .is_err()
         {
             return;
         }
@@ -69,6 +120,7 @@ async fn stream_pull(
     log: &dyn EventLog,
     hub: &StoreHub,
     shape: PullShape,
+    encoder: &dyn PullEncoder,
     request: &PullRequest,
     chunks: &mpsc::Sender<PullChunk>,
 ) -> Result<(), Closed> {
@@ -77,16 +129,34 @@ async fn stream_pull(
     let fail = |error: StorageError| {
         tracing::error!(%store, %error, "pull failed");
         PullChunk {
-            frame: encode_server_message(&ServerMessage::Error {
-                request_id: &request.request_id,
-                message: "Internal error: pull failed",
-            })
-            .into(),
+            frame: encoder.failure(request).into(),
             last: true,
             head: 0,
             epoch,
+            subscribe: None,
         }
     };
+    let backend_id = if encoder.wants_backend_id() {
+        match log.backend_id(store).await {
+            Ok(id) => id,
+            Err(error) => return chunks.send(fail(error)).await.map_err(|_| Closed),
+        }
+    } else {
+        String::new()
+    };
+    if let Some(received) = request.cursor_backend.as_deref() {
+        if received != backend_id {
+            let refusal = PullChunk {
+                frame: encoder.mismatch(request, &backend_id, received).into(),
+                last: true,
+                head: 0,
+                epoch,
+                subscribe: None,
+            };
+            return chunks.send(refusal).await.map_err(|_| Closed);
+        }
+    }
+    let backend_id = backend_id.as_str();
     // Stream up to the head as of now; later events reach this client as broadcasts.
     let head = match log.head(store).await {
         Ok(head) => head,
@@ -113,7 +183,14 @@ async fn stream_pull(
             .last()
             .map(|event| event.seq_num)
             .filter(|&seq| seq < head);
-        let send = send_window(&window, head, epoch, shape.chunk, request, chunks);
+        let page = Page {
+            head,
+            epoch,
+            encoder,
+            backend_id,
+            request,
+        };
+        let send = send_window(&window, shape.chunk, &page, chunks);
         let read_next = async {
             match next_after {
                 Some(after) => Some(read_window(after).await),
@@ -123,7 +200,19 @@ async fn stream_pull(
         let (sent, next) = tokio::join!(send, read_next);
         sent?;
         window = match next {
-            None => return Ok(()),
+            None => {
+                if !has_finish(encoder, request) {
+                    return Ok(());
+                }
+                let end = PullChunk {
+                    frame: encoder.finish(request).into(),
+                    last: true,
+                    head,
+                    epoch,
+                    subscribe: None,
+                };
+                return chunks.send(end).await.map_err(|_| Closed);
+            }
             Some(Ok(events)) => events,
             Some(Err(error)) => return chunks.send(fail(error)).await.map_err(|_| Closed),
         };
@@ -134,45 +223,97 @@ async fn stream_pull(
 /// them to the connection.
 async fn send_window(
     window: &[StoredEvent],
-    head: u64,
-    epoch: u64,
     chunk_size: usize,
-    request: &PullRequest,
+    page: &Page<'_>,
     chunks: &mpsc::Sender<PullChunk>,
 ) -> Result<(), Closed> {
     if window.is_empty() {
-        return send_chunk(&[], head, epoch, request, chunks).await;
+        return send_chunk(&[], page, chunks).await;
     }
     for chunk in window.chunks(chunk_size) {
-        send_chunk(chunk, head, epoch, request, chunks).await?;
+        match page.encoder.max_page_bytes() {
+            None => send_chunk(chunk, page, chunks).await?,
+            Some(budget) => {
+                for part in split_by_size(chunk, budget) {
+                    send_chunk(part, page, chunks).await?;
+                }
+            }
+        }
     }
     Ok(())
 }
 
-async fn send_chunk(
-    chunk: &[StoredEvent],
+/// About how many bytes `event` takes in a page (its variable fields plus a fixed
+/// allowance for keys, numbers and metadata).
+pub(crate) fn approx_event_bytes(event: &StoredEvent) -> usize {
+    const FIXED: usize = 220;
+    FIXED
+        + event.name.len()
+        + event.args.as_ref().map_or(0, |args| args.get().len())
+        + event.client_id.len()
+        + event.session_id.len()
+}
+
+/// Cuts `events` into runs of at most `budget` approximate bytes (one event at least).
+pub(crate) fn split_by_size(events: &[StoredEvent], budget: usize) -> Vec<&[StoredEvent]> {
+    let mut parts = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, event) in events.iter().enumerate() {
+        let bytes = approx_event_bytes(event);
+        if i > start && size + bytes > budget {
+            parts.push(&events[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += bytes;
+    }
+    if start < events.len() {
+        parts.push(&events[start..]);
+    }
+    parts
+}
+
+/// What every page of one pull shares.
+struct Page<'a> {
     head: u64,
     epoch: u64,
-    request: &PullRequest,
+    encoder: &'a dyn PullEncoder,
+    backend_id: &'a str,
+    request: &'a PullRequest,
+}
+
+async fn send_chunk(
+    chunk: &[StoredEvent],
+    page: &Page<'_>,
     chunks: &mpsc::Sender<PullChunk>,
 ) -> Result<(), Closed> {
+    let &Page {
+        head,
+        epoch,
+        encoder,
+        backend_id,
+        request,
+    } = page;
     // Sequence numbers are contiguous, so what is left is a difference.
     let remaining = chunk
         .last()
         .map_or(0, |last| head.saturating_sub(last.seq_num));
-    let frame = encode_server_message(&ServerMessage::PullRes {
-        request_id: &request.request_id,
-        context: PullContext::Pull,
-        batch: PullBatch::Stored(chunk),
-        remaining,
-    });
+    let frame = encoder.page(request, chunk, remaining, backend_id);
+    // A stream with a closing frame ends with that frame, not with its last page.
+    let last = remaining == 0 && !has_finish(encoder, request);
     chunks
         .send(PullChunk {
             frame: frame.into(),
-            last: remaining == 0,
+            last,
             head,
             epoch,
+            subscribe: (last && request.live).then(|| request.request_id.clone()),
         })
         .await
         .map_err(|_| Closed)
+}
+
+/// Whether the pull ends with a frame of its own after the last page.
+fn has_finish(encoder: &dyn PullEncoder, request: &PullRequest) -> bool {
+    !request.live && encoder.ends_streams()
 }

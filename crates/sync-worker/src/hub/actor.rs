@@ -16,41 +16,14 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
+use super::chain::validate_chain;
+use super::outcome::{Committed, CommittedEvents, PushOutcome, Reply, StorageFailure};
 use super::{lock, Command, ConnHandle, HubLimits, HubShared, Outbound, RegistryRef};
-use crate::protocol::{encode_server_message, PullBatch, PullContext, ServerMessage};
 use crate::storage::{AppendBatch, EventLog, NewEvent, StorageError};
-
-/// Checks that `batch` is a contiguous chain starting on `head`.
-pub(crate) fn validate_chain(batch: &[NewEvent], head: u64) -> Result<(), String> {
-    let Some(first) = batch.first() else {
-        return Ok(());
-    };
-    if first.parent_seq_num != head {
-        return Err(wrong_parent(first.parent_seq_num, head));
-    }
-    let mut previous = head;
-    for (index, event) in batch.iter().enumerate() {
-        if event.parent_seq_num != previous || event.seq_num != previous + 1 {
-            return Err(format!(
-                "Invalid event sequence: event {index} has seqNum e{} and parentSeqNum e{}, \
-                 expected seqNum e{} and parentSeqNum e{previous}",
-                event.seq_num,
-                event.parent_seq_num,
-                previous + 1
-            ));
-        }
-        previous = event.seq_num;
-    }
-    Ok(())
-}
-
-fn wrong_parent(received: u64, head: u64) -> String {
-    format!("Invalid parent event number. Received e{received} but expected e{head}")
-}
 
 enum Outcome {
     Ack,
-    Rejected(String),
+    Rejected(PushOutcome),
     Appended {
         result: Result<(), StorageError>,
         events: Arc<[NewEvent]>,
@@ -80,6 +53,8 @@ pub(super) struct StoreActor {
     /// Every event up to this one has been offered to this hub's connections (see the
     /// `remote` module); `None` until known.
     pub(super) broadcast_head: Option<u64>,
+    /// The store's backend id; `None` until loaded (and after a failed load).
+    pub(super) backend_id: Option<Arc<str>>,
 }
 
 impl StoreActor {
@@ -100,13 +75,28 @@ impl StoreActor {
             inflight: FuturesOrdered::new(),
             idle_requested: false,
             broadcast_head: None,
+            backend_id: None,
         }
+    }
+
+    /// The store's backend id, loaded (created on first use) when unknown.
+    pub(super) async fn backend_id(&mut self) -> Option<Arc<str>> {
+        if self.backend_id.is_none() {
+            match self.log.backend_id(&self.shared.store).await {
+                Ok(id) => self.backend_id = Some(id.into()),
+                Err(error) => {
+                    tracing::error!(store = %self.shared.store, %error, "cannot load the backend id");
+                }
+            }
+        }
+        self.backend_id.clone()
     }
 
     pub(super) async fn run(mut self) {
         // What connections joining now will pull up to, at most; later commits reach
         // them as broadcasts. Only consulted when other nodes commit to this store.
         self.broadcast_head = self.log.head(&self.shared.store).await.ok();
+        self.backend_id().await;
         loop {
             let accepting = self.inflight.len() < self.limits.pipeline_depth.max(1);
             tokio::select! {
@@ -134,13 +124,29 @@ impl StoreActor {
                 batch,
                 pushed_by,
                 permit,
+                backend_id,
             } => {
+                let expected = self.backend_id().await;
+                if let Some(received) = backend_id {
+                    let outcome = match expected {
+                        None => Some(PushOutcome::StorageFailure(StorageFailure::HeadUnavailable)),
+                        Some(expected) if *expected != *received => {
+                            Some(PushOutcome::BackendIdMismatch { expected, received })
+                        }
+                        Some(_) => None,
+                    };
+                    if let Some(outcome) = outcome {
+                        let outcome = Outcome::Rejected(outcome);
+                        return self.queue_ready(conn, request_id, Some(permit), outcome);
+                    }
+                }
                 let head = match self.head().await {
                     Ok(head) => head,
                     Err(error) => {
                         tracing::error!(store = %self.shared.store, %error, "cannot load store head");
-                        let outcome =
-                            Outcome::Rejected("Internal error: storage unavailable".into());
+                        let outcome = Outcome::Rejected(PushOutcome::StorageFailure(
+                            StorageFailure::HeadUnavailable,
+                        ));
                         return self.queue_ready(conn, request_id, Some(permit), outcome);
                     }
                 };
@@ -152,12 +158,12 @@ impl StoreActor {
                     // not broadcast here yet: they go out before this push's own.
                     self.catch_up(head).await;
                 }
-                if let Err(message) = validate_chain(&batch, head) {
+                if let Err(error) = validate_chain(&batch, head) {
                     return self.queue_ready(
                         conn,
                         request_id,
                         Some(permit),
-                        Outcome::Rejected(message),
+                        Outcome::Rejected(error.into()),
                     );
                 }
                 let events: Arc<[NewEvent]> = batch.into();
@@ -192,6 +198,8 @@ impl StoreActor {
                         self.expected_head = Some(0);
                         self.broadcast_head = Some(0);
                         self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+                        self.backend_id = None;
+                        self.backend_id().await;
                     }
                     Err(error) => {
                         self.expected_head = None;
@@ -207,6 +215,8 @@ impl StoreActor {
                     self.expected_head = Some(0);
                     self.broadcast_head = Some(0);
                     self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+                    self.backend_id = None;
+                    self.backend_id().await;
                     tracing::warn!(store = %self.shared.store, "store reset by admin request");
                 } else {
                     self.expected_head = None;
@@ -263,26 +273,23 @@ impl StoreActor {
             permit,
             outcome,
         } = done;
-        let reply = |message: ServerMessage<'_>| {
-            conn.offer(Outbound::Direct(encode_server_message(&message).into()));
+        let push_reply = |outcome: PushOutcome| {
+            conn.offer(Outbound::Reply(Reply::Push {
+                request_id: request_id.clone(),
+                outcome,
+            }));
         };
         match outcome {
-            Outcome::Ack => reply(ServerMessage::PushAck {
-                request_id: &request_id,
-            }),
-            Outcome::Rejected(message) => reply(ServerMessage::Error {
-                request_id: &request_id,
-                message: &message,
-            }),
-            Outcome::Reset(Ok(())) => reply(ServerMessage::AdminResetRoomRes {
-                request_id: &request_id,
-            }),
-            Outcome::Reset(Err(error)) => {
-                tracing::error!(store = %self.shared.store, %error, "admin reset failed");
-                reply(ServerMessage::Error {
-                    request_id: &request_id,
-                    message: "Internal error: reset failed",
-                });
+            Outcome::Ack => push_reply(PushOutcome::Committed),
+            Outcome::Rejected(outcome) => push_reply(outcome),
+            Outcome::Reset(result) => {
+                if let Err(error) = &result {
+                    tracing::error!(store = %self.shared.store, %error, "admin reset failed");
+                }
+                conn.offer(Outbound::Reply(Reply::Reset {
+                    request_id: request_id.clone(),
+                    done: result.is_ok(),
+                }));
             }
             Outcome::Appended {
                 result: Ok(()),
@@ -290,10 +297,8 @@ impl StoreActor {
                 created_at,
                 pushed_by,
             } => {
-                reply(ServerMessage::PushAck {
-                    request_id: &request_id,
-                });
-                self.broadcast(&request_id, &events, created_at, &pushed_by);
+                push_reply(PushOutcome::Committed);
+                self.broadcast(&request_id, events, created_at, pushed_by);
             }
             Outcome::Appended {
                 result: Err(error),
@@ -302,55 +307,52 @@ impl StoreActor {
             } => {
                 // Later pending appends chain on this one: reload the head afterwards.
                 self.expected_head = None;
-                let message = match error {
+                let outcome = match error {
                     StorageError::Conflict { head } => {
                         let parent = events.first().map_or(0, |e| e.parent_seq_num);
                         tracing::warn!(store = %self.shared.store, head, parent, "append conflict");
-                        wrong_parent(parent, head)
+                        PushOutcome::WrongParent { head, parent }
                     }
                     error => {
                         tracing::error!(store = %self.shared.store, %error, "append failed");
-                        "Internal error: the push was not stored".to_owned()
+                        PushOutcome::StorageFailure(StorageFailure::NotStored)
                     }
                 };
-                reply(ServerMessage::Error {
-                    request_id: &request_id,
-                    message: &message,
-                });
+                push_reply(outcome);
             }
         }
         // The pusher may pipeline another push once this one is answered.
         drop(permit);
     }
 
-    /// Encodes the push's `PullRes` once and queues the same bytes for every connection.
+    /// Queues one shared [`Committed`] value for every connection of the store.
     fn broadcast(
         &mut self,
-        request_id: &str,
-        events: &[NewEvent],
+        request_id: &Arc<str>,
+        events: Arc<[NewEvent]>,
         created_at: DateTime<Utc>,
-        pushed_by: &str,
+        pushed_by: Arc<str>,
     ) {
-        let frame = encode_server_message(&ServerMessage::PullRes {
-            request_id,
-            context: PullContext::Push,
-            batch: PullBatch::PushedBy {
+        let committed = Committed::new(
+            self.shared.store.clone(),
+            CommittedEvents::Pushed {
                 events,
                 created_at,
                 pushed_by,
             },
-            remaining: 0,
-        });
-        let frame: axum::extract::ws::Utf8Bytes = frame.into();
-        let epoch = self.shared.epoch.load(Ordering::Acquire);
-        let last_seq = events.last().map_or(0, |e| e.seq_num);
-        self.broadcast_head = Some(last_seq);
+            self.shared.epoch.load(Ordering::Acquire),
+            Some(request_id.clone()),
+            self.backend_id.clone(),
+        );
+        self.offer_all(committed);
+    }
+
+    /// Hands `committed` to every connection and advances `broadcast_head`.
+    pub(super) fn offer_all(&mut self, committed: Committed) {
+        self.broadcast_head = Some(committed.last_seq);
+        let committed = Arc::new(committed);
         for conn in lock(&self.shared.subscribers).values() {
-            conn.offer(Outbound::Broadcast {
-                epoch,
-                last_seq,
-                frame: frame.clone(),
-            });
+            conn.offer(Outbound::Broadcast(committed.clone()));
         }
     }
 
@@ -372,44 +374,5 @@ impl StoreActor {
             registry.remove(&self.shared.store);
         }
         true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chain(parent: u64, n: u64) -> Vec<NewEvent> {
-        (0..n)
-            .map(|i| NewEvent {
-                seq_num: parent + i + 1,
-                parent_seq_num: parent + i,
-                name: "e".into(),
-                args: None,
-                client_id: "c".into(),
-                session_id: "s".into(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn chain_validation() {
-        assert_eq!(validate_chain(&chain(0, 3), 0), Ok(()));
-        assert_eq!(validate_chain(&[], 7), Ok(()));
-        assert_eq!(
-            validate_chain(&chain(2, 1), 5).unwrap_err(),
-            "Invalid parent event number. Received e2 but expected e5"
-        );
-        let mut gap = chain(0, 3);
-        gap[2].seq_num = 4;
-        gap[2].parent_seq_num = 3;
-        assert!(validate_chain(&gap, 0)
-            .unwrap_err()
-            .starts_with("Invalid event sequence: event 2"));
-        let mut skip = chain(0, 2);
-        skip[0].seq_num = 5;
-        assert!(validate_chain(&skip, 0)
-            .unwrap_err()
-            .starts_with("Invalid event sequence: event 0"));
     }
 }

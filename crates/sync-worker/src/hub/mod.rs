@@ -4,38 +4,38 @@
 //! Each hub runs one actor task ([`actor`]) that serializes the store's pushes: it
 //! validates a batch against the *expected* head (the head after the pushes already
 //! handed to storage), hands it to storage without waiting for the previous commit,
-//! and answers in push order: commit, then `PushAck` to the pusher, then one encoded
-//! `PullRes` shared by every connection of the store. Different stores have different
+//! and answers in push order: commit, then a typed [`Reply`] to the pusher, then one
+//! shared [`Committed`] value for every connection of the store. The hub speaks no wire
+//! protocol: each connection's protocol encodes replies and broadcasts (a broadcast at
+//! most once per protocol, cached in the shared value). Different stores have different
 //! actors and proceed in parallel; no lock is held across a socket write (connections
-//! receive pre-encoded frames through bounded queues, never blocking the actor).
+//! receive messages through bounded queues, never blocking the actor).
 
 mod actor;
+mod chain;
+mod outcome;
 mod remote;
 
-pub(crate) use actor::validate_chain;
+pub(crate) use chain::validate_chain;
+pub use outcome::{ChainError, Committed, CommittedEvents, PushOutcome, Reply, StorageFailure};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 use crate::storage::{EventLog, NewEvent, StoreId};
 
-/// A frame queued for one connection.
+/// A message queued for one connection.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    /// An answer to this connection's own request (ack, error, admin result).
-    Direct(Utf8Bytes),
-    /// A push broadcast: `last_seq` and `epoch` let a connection that just pulled past
-    /// it skip it (see the connection module).
-    Broadcast {
-        epoch: u64,
-        last_seq: u64,
-        frame: Utf8Bytes,
-    },
+    /// The answer to this connection's own push or reset.
+    Reply(Reply),
+    /// A committed batch: its `last_seq` and `epoch` let a connection that just pulled
+    /// past it skip it (see the connection module).
+    Broadcast(Arc<Committed>),
 }
 
 /// How the hub reaches one connection.
@@ -75,6 +75,8 @@ pub(crate) enum Command {
         pushed_by: Arc<str>,
         /// Returned when the push is answered: bounds one connection's pipelining.
         permit: OwnedSemaphorePermit,
+        /// The backend id the pusher believes in (0.4), checked against the store's.
+        backend_id: Option<String>,
     },
     Reset {
         conn: ConnHandle,
@@ -114,6 +116,7 @@ impl StoreHub {
     }
 
     /// Submits a push; `false` when the hub is gone (server shutting down).
+    /// `backend_id`: the store's backend id as the pusher knows it, if any.
     pub fn push(
         &self,
         conn: ConnHandle,
@@ -121,6 +124,7 @@ impl StoreHub {
         batch: Vec<NewEvent>,
         pushed_by: Arc<str>,
         permit: OwnedSemaphorePermit,
+        backend_id: Option<String>,
     ) -> bool {
         self.commands
             .send(Command::Push {
@@ -129,6 +133,7 @@ impl StoreHub {
                 batch,
                 pushed_by,
                 permit,
+                backend_id,
             })
             .is_ok()
     }

@@ -10,12 +10,7 @@
 use std::sync::atomic::Ordering;
 
 use super::actor::StoreActor;
-use super::{lock, Outbound};
-use crate::protocol::{encode_server_message, PullBatch, PullContext, ServerMessage};
-
-/// `requestId` of broadcasts of pushes accepted by another node (their pusher's id is
-/// not known here; clients only use it to tell pull answers from push broadcasts).
-pub const REMOTE_REQUEST_ID: &str = "remote";
+use super::outcome::{Committed, CommittedEvents};
 
 /// Events read from storage per catch-up query and per broadcast frame.
 const CATCH_UP_WINDOW: usize = 1000;
@@ -51,6 +46,9 @@ impl StoreActor {
         let Some(mut after) = self.broadcast_head else {
             return;
         };
+        if after < to {
+            self.backend_id().await;
+        }
         while after < to {
             let want = usize::try_from(to - after)
                 .unwrap_or(usize::MAX)
@@ -65,23 +63,15 @@ impl StoreActor {
             let Some(last) = events.last().map(|event| event.seq_num) else {
                 break;
             };
-            let frame = encode_server_message(&ServerMessage::PullRes {
-                request_id: REMOTE_REQUEST_ID,
-                context: PullContext::Push,
-                batch: PullBatch::Stored(&events),
-                remaining: 0,
-            });
-            let frame: axum::extract::ws::Utf8Bytes = frame.into();
-            let epoch = self.shared.epoch.load(Ordering::Acquire);
-            for conn in lock(&self.shared.subscribers).values() {
-                conn.offer(Outbound::Broadcast {
-                    epoch,
-                    last_seq: last,
-                    frame: frame.clone(),
-                });
-            }
+            let committed = Committed::new(
+                self.shared.store.clone(),
+                CommittedEvents::Stored(events),
+                self.shared.epoch.load(Ordering::Acquire),
+                None,
+                self.backend_id.clone(),
+            );
+            self.offer_all(committed);
             after = last;
-            self.broadcast_head = Some(last);
         }
     }
 }

@@ -1,20 +1,15 @@
-//! The LiveStore `sync-cf` 0.3.1 wire protocol as a pure codec: no I/O, no state.
-//!
-//! [`decode_client_message`] turns one text frame into a [`ClientMessage`] or a
-//! [`ProtocolError`] (which keeps the `requestId` when it could be read, so the error can
-//! be answered to the right request). [`encode_server_message`] writes a
-//! [`ServerMessage`] once; a broadcast's bytes are then shared by every receiver.
-//! See `PROTOCOL.md` at the crate root for the shapes.
+//! The wire protocols a client may speak: LiveStore `sync-cf` 0.3.1 ([`v0_3`]) and
+//! 0.4 (Effect RPC over WebSocket, [`v0_4`]). Each
+//! protocol owns its decode, encode and dispatch; the store hub and the socket loop are
+//! shared and protocol-neutral (see `PROTOCOL.md` at the crate root for the shapes).
 
-mod decode;
-mod encode;
+pub mod v0_3;
+pub mod v0_4;
 
-pub use decode::decode_client_message;
-pub use encode::{encode_server_message, iso_timestamp};
-
-use chrono::{DateTime, Utc};
-
-use crate::storage::{NewEvent, StoredEvent};
+pub use v0_3::{
+    decode_client_message, encode_server_message, iso_timestamp, ClientMessage, ProtocolError,
+    PullBatch, PullContext, ServerMessage, PING_REQUEST_ID, UNKNOWN_REQUEST_ID,
+};
 
 /// Largest sequence number accepted: JavaScript's `Number.MAX_SAFE_INTEGER`, since the
 /// client holds sequence numbers as JS numbers.
@@ -24,120 +19,15 @@ pub const MAX_SEQ_NUM: u64 = (1 << 53) - 1;
 /// rest of a frame is 128).
 pub const MAX_ARGS_DEPTH: usize = 64;
 
-/// The `requestId` used in an Error answering a frame whose own `requestId` could not
-/// be read (not JSON, binary, ...).
-pub const UNKNOWN_REQUEST_ID: &str = "unknown";
-
-/// The `requestId` of every Pong (the client's schema pins it to the literal `ping`).
-pub const PING_REQUEST_ID: &str = "ping";
-
-/// A message from a client.
-#[derive(Debug)]
-pub enum ClientMessage {
-    /// Events after `cursor` (all when `None`).
-    PullReq {
-        request_id: String,
-        cursor: Option<u64>,
-    },
-    /// A batch of new events (not yet validated as a chain).
-    PushReq {
-        request_id: String,
-        batch: Vec<NewEvent>,
-    },
-    Ping,
-    AdminResetRoomReq {
-        request_id: String,
-        admin_secret: String,
-    },
-    AdminInfoReq {
-        request_id: String,
-        admin_secret: String,
-    },
-}
-
-/// A frame that is not a valid client message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ProtocolError {
-    /// The frame's `requestId` when it was a readable string.
-    pub request_id: Option<String>,
-    pub message: String,
-}
-
-impl ProtocolError {
-    pub(crate) fn new(request_id: Option<&str>, message: impl Into<String>) -> Self {
-        Self {
-            request_id: request_id.map(str::to_owned),
-            message: message.into(),
-        }
-    }
-
-    /// The request id to answer with: the frame's own or [`UNKNOWN_REQUEST_ID`].
-    pub fn reply_request_id(&self) -> &str {
-        self.request_id.as_deref().unwrap_or(UNKNOWN_REQUEST_ID)
-    }
-}
-
-/// Why a `PullRes` is sent: the answer to a pull, or the broadcast of a push.
+/// Which protocol a connection speaks; indexes the per-protocol encodings cached in a
+/// shared broadcast ([`crate::hub::Committed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PullContext {
-    Pull,
-    Push,
+pub enum ProtocolId {
+    V0_3 = 0,
+    V0_4 = 1,
 }
 
-impl PullContext {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Pull => "pull",
-            Self::Push => "push",
-        }
-    }
+impl ProtocolId {
+    /// Number of protocols.
+    pub const COUNT: usize = 2;
 }
-
-/// The events of a `PullRes`.
-#[derive(Debug, Clone, Copy)]
-pub enum PullBatch<'a> {
-    /// Events of one push, sharing its `createdAt`, without attribution (the metadata
-    /// has no `userId`; kept for callers that do not know the pusher).
-    Pushed {
-        events: &'a [NewEvent],
-        created_at: DateTime<Utc>,
-    },
-    /// Events of one push by `pushed_by` (what the hub broadcasts).
-    PushedBy {
-        events: &'a [NewEvent],
-        created_at: DateTime<Utc>,
-        pushed_by: &'a str,
-    },
-    /// Events read back from the log, each with its own `createdAt` and `userId`.
-    Stored(&'a [StoredEvent]),
-}
-
-/// A message to a client.
-#[derive(Debug, Clone, Copy)]
-pub enum ServerMessage<'a> {
-    PullRes {
-        request_id: &'a str,
-        context: PullContext,
-        batch: PullBatch<'a>,
-        remaining: u64,
-    },
-    PushAck {
-        request_id: &'a str,
-    },
-    Error {
-        request_id: &'a str,
-        message: &'a str,
-    },
-    Pong,
-    AdminResetRoomRes {
-        request_id: &'a str,
-    },
-    AdminInfoRes {
-        request_id: &'a str,
-        durable_object_id: &'a str,
-    },
-}
-
-#[cfg(test)]
-mod tests;

@@ -137,7 +137,12 @@ pub trait EventLog: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StorageError>;
 
-    /// Deletes every event of `store` (admin reset); its head goes back to 0.
+    /// The store's backend id (LiveStore 0.4 `backendId`), created on first use; a reset
+    /// deletes it, so the next call returns a new one.
+    async fn backend_id(&self, store: &StoreId) -> Result<String, StorageError>;
+
+    /// Deletes every event of `store` (admin reset); its head goes back to 0 and its
+    /// backend id is replaced.
     async fn reset(&self, store: &StoreId) -> Result<(), StorageError>;
 
     /// Atomically moves every event of `from` to `to`, which must be empty (else
@@ -210,6 +215,20 @@ impl Backend {
             ))),
         }
     }
+}
+
+/// A new random backend id: 21 URL-safe characters, like the nanoid ids of LiveStore's
+/// own server.
+pub(crate) fn new_backend_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let more = uuid::Uuid::new_v4().into_bytes();
+    bytes
+        .iter()
+        .chain(more.iter())
+        .take(21)
+        .map(|b| ALPHABET[usize::from(b & 63)] as char)
+        .collect()
 }
 
 /// Refuses a batch that would break a store's chain: empty, not contiguous

@@ -107,7 +107,7 @@ async fn stage(
             .and_then(|p| p.events.last())
             .map_or(head, |last| last.seq_num);
         validate_chain(std::slice::from_ref(&event), expected_parent)
-            .map_err(|reason| bad(line_no, reason))?;
+            .map_err(|reason| bad(line_no, reason.to_string()))?;
         let same_push = pending.as_ref().is_some_and(|p| {
             p.created_at == created_at && *p.pushed_by == *record.user_id && p.events.len() < WINDOW
         });

@@ -372,3 +372,24 @@ pub async fn long_ranges_come_back_whole(backend: &Backend) {
     let seqs: Vec<u64> = page.iter().map(|event| event.seq_num).collect();
     assert_eq!(seqs, (1235..=2734).collect::<Vec<_>>());
 }
+
+pub async fn backend_id_is_per_store_stable_shared_and_replaced_by_reset(backend: &Backend) {
+    let log = &*backend.log;
+    let (s, other) = (store("backend-a"), store("backend-b"));
+    let id = log.backend_id(&s).await.expect("backend id");
+    assert_eq!(id.len(), 21, "{id}");
+    assert!(id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert_eq!(log.backend_id(&s).await.expect("again"), id);
+    assert_ne!(log.backend_id(&other).await.expect("other store"), id);
+    // A second node (or a restart) sees the same id.
+    let second = backend.open_again().await;
+    assert_eq!(second.backend_id(&s).await.expect("second node"), id);
+    second.close().await;
+    append(log, batch(&s, 0, 2)).await.expect("append");
+    log.reset(&s).await.expect("reset");
+    let replaced = log.backend_id(&s).await.expect("after reset");
+    assert_ne!(replaced, id, "a reset gives the store a new backend id");
+    assert_eq!(log.backend_id(&s).await.expect("stable again"), replaced);
+}

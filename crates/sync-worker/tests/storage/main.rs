@@ -53,4 +53,5 @@ conformance_suite!(
     a_second_node_moving_the_head_is_a_conflict,
     move_store_needs_an_empty_target,
     long_ranges_come_back_whole,
+    backend_id_is_per_store_stable_shared_and_replaced_by_reset,
 );

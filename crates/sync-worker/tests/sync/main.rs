@@ -13,3 +13,6 @@ mod push_rules;
 mod revocation;
 mod sync_flow;
 mod tokens;
+mod v0_4;
+mod v0_4_backend;
+mod v0_4_http;

@@ -215,11 +215,34 @@ impl EventLog for PgEventLog {
         Ok(events)
     }
 
+    async fn backend_id(&self, store: &StoreId) -> Result<String, StorageError> {
+        // The insert keeps the first id when two nodes create one at once.
+        sqlx::query(
+            "INSERT INTO stores (store_id, backend_id) VALUES ($1, $2) \
+             ON CONFLICT (store_id) DO NOTHING",
+        )
+        .bind(store.as_str())
+        .bind(super::new_backend_id())
+        .execute(&self.pool)
+        .await
+        .map_err(closed_or_database)?;
+        let id: String = sqlx::query_scalar("SELECT backend_id FROM stores WHERE store_id = $1")
+            .bind(store.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(closed_or_database)?;
+        Ok(id)
+    }
+
     async fn reset(&self, store: &StoreId) -> Result<(), StorageError> {
         let _in_order = self.order_of(store).lock().await;
         let mut tx = self.pool.begin().await.map_err(closed_or_database)?;
         Self::lock_head(&mut tx, store).await?;
         sqlx::query("DELETE FROM events WHERE store_id = $1")
+            .bind(store.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM stores WHERE store_id = $1")
             .bind(store.as_str())
             .execute(&mut *tx)
             .await?;

@@ -202,6 +202,30 @@ impl EventLog for SqliteEventLog {
         Ok(events)
     }
 
+    async fn backend_id(&self, store: &StoreId) -> Result<String, StorageError> {
+        const SELECT: &str = "SELECT backend_id FROM stores WHERE store_id = ?1";
+        for _ in 0..2 {
+            let id: Option<String> = sqlx::query_scalar(SELECT)
+                .bind(store.as_str())
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(closed_or_database)?;
+            if let Some(id) = id {
+                return Ok(id);
+            }
+            // Another writer may create it first: the insert keeps the first one.
+            let id = super::new_backend_id();
+            self.write(Op::CreateBackendId {
+                store: store.clone(),
+                id,
+            })
+            .await?;
+        }
+        Err(StorageError::Corrupt(format!(
+            "backend id of store {store} vanished after it was created"
+        )))
+    }
+
     async fn reset(&self, store: &StoreId) -> Result<(), StorageError> {
         self.write(Op::Reset(store.clone())).await
     }

@@ -29,6 +29,9 @@ const INSERT_COLUMNS: &str = "store_id, seq_num, parent_seq_num, name, args, cli
      session_id, created_at, pushed_by";
 const ROW_PLACEHOLDERS: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const DELETE_STORE: &str = "DELETE FROM events WHERE store_id = ?1";
+const DELETE_BACKEND_ID: &str = "DELETE FROM stores WHERE store_id = ?1";
+const INSERT_BACKEND_ID: &str =
+    "INSERT INTO stores (store_id, backend_id) VALUES (?1, ?2) ON CONFLICT (store_id) DO NOTHING";
 const MOVE_STORE: &str = "UPDATE events SET store_id = ?2 WHERE store_id = ?1";
 
 pub(super) type Reply = oneshot::Sender<Result<(), StorageError>>;
@@ -37,6 +40,11 @@ pub(super) type Reply = oneshot::Sender<Result<(), StorageError>>;
 pub(super) enum Op {
     Append(AppendBatch),
     Reset(StoreId),
+    /// Gives `store` the backend id `id` unless it has one.
+    CreateBackendId {
+        store: StoreId,
+        id: String,
+    },
     /// Moves every event of `from` to the empty store `to` (import staging).
     Move {
         from: StoreId,
@@ -95,7 +103,7 @@ impl Writer {
                     Command::Write { op, reply } => {
                         events += match &op {
                             Op::Append(batch) => batch.events.len(),
-                            Op::Reset(_) | Op::Move { .. } => 0,
+                            Op::Reset(_) | Op::Move { .. } | Op::CreateBackendId { .. } => 0,
                         };
                         group.push((op, reply));
                     }
@@ -180,7 +188,19 @@ impl Writer {
                         .bind(store.as_str())
                         .execute(&mut *tx)
                         .await?;
+                    sqlx::query(DELETE_BACKEND_ID)
+                        .bind(store.as_str())
+                        .execute(&mut *tx)
+                        .await?;
                     heads.insert(store.clone(), 0);
+                    results[index] = Some(Ok(()));
+                }
+                Op::CreateBackendId { store, id } => {
+                    sqlx::query(INSERT_BACKEND_ID)
+                        .bind(store.as_str())
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
                     results[index] = Some(Ok(()));
                 }
                 Op::Move { from, to } => {

@@ -178,7 +178,7 @@ fn push_item(out: &mut String, e: &EventFields<'_>, created_at: &str, user_id: O
 }
 
 /// Appends `s` as a JSON string literal.
-fn push_json_string(out: &mut String, s: &str) {
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     let mut start = 0;
@@ -202,4 +202,60 @@ fn push_json_string(out: &mut String, s: &str) {
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// The `PullRes` broadcasting `committed` (`requestId`: the pusher's, or
+/// [`super::REMOTE_REQUEST_ID`] for another node's commit).
+pub fn encode_broadcast(committed: &crate::hub::Committed) -> String {
+    use crate::hub::CommittedEvents;
+    let request_id = committed
+        .origin
+        .as_deref()
+        .unwrap_or(super::REMOTE_REQUEST_ID);
+    let batch = match &committed.events {
+        CommittedEvents::Pushed {
+            events,
+            created_at,
+            pushed_by,
+        } => PullBatch::PushedBy {
+            events,
+            created_at: *created_at,
+            pushed_by,
+        },
+        CommittedEvents::Stored(events) => PullBatch::Stored(events),
+    };
+    encode_server_message(&ServerMessage::PullRes {
+        request_id,
+        context: super::PullContext::Push,
+        batch,
+        remaining: 0,
+    })
+}
+
+/// The `PushAck` or `Error` answering a push.
+pub fn encode_push_outcome(request_id: &str, outcome: &crate::hub::PushOutcome) -> String {
+    use crate::hub::{ChainError, PushOutcome, StorageFailure};
+    let message = match outcome {
+        PushOutcome::Committed => {
+            return encode_server_message(&ServerMessage::PushAck { request_id })
+        }
+        PushOutcome::WrongParent { head, parent } => ChainError::WrongParent {
+            received: *parent,
+            head: *head,
+        }
+        .to_string(),
+        PushOutcome::InvalidChain(error) => error.to_string(),
+        PushOutcome::StorageFailure(StorageFailure::HeadUnavailable) => {
+            "Internal error: storage unavailable".to_owned()
+        }
+        PushOutcome::StorageFailure(StorageFailure::NotStored) => {
+            "Internal error: the push was not stored".to_owned()
+        }
+        // 0.3.1 pushes name no backend id, so this is never their outcome.
+        PushOutcome::BackendIdMismatch { .. } => "Backend id mismatch".to_owned(),
+    };
+    encode_server_message(&ServerMessage::Error {
+        request_id,
+        message: &message,
+    })
 }

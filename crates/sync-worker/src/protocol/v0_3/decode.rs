@@ -87,7 +87,8 @@ pub fn decode_client_message(text: &str) -> Result<ClientMessage, ProtocolError>
             let raw = envelope.batch.ok_or_else(|| {
                 ProtocolError::new(rid, "Invalid WSMessage.PushReq: batch is required")
             })?;
-            let batch = decode_batch(raw).map_err(|m| ProtocolError::new(rid, m))?;
+            let batch =
+                decode_batch(raw, "WSMessage.PushReq").map_err(|m| ProtocolError::new(rid, m))?;
             Ok(ClientMessage::PushReq { request_id, batch })
         }
         "WSMessage.AdminResetRoomReq" | "WSMessage.AdminInfoReq" => {
@@ -128,25 +129,26 @@ fn seq_number(raw: &RawValue) -> Option<u64> {
         .filter(|n| *n <= MAX_SEQ_NUM)
 }
 
-fn decode_batch(raw: &RawValue) -> Result<Vec<NewEvent>, String> {
+/// Decodes a pushed batch (shared by both protocols); errors name `context`.
+pub(crate) fn decode_batch(raw: &RawValue, context: &str) -> Result<Vec<NewEvent>, String> {
     if !raw.get().trim_start().starts_with('[') {
-        return Err("Invalid WSMessage.PushReq: batch must be an array".into());
+        return Err(format!("Invalid {context}: batch must be an array"));
     }
     let events: Vec<EventIn> = serde_json::from_str(raw.get())
-        .map_err(|e| format!("Invalid WSMessage.PushReq: invalid event in batch ({e})"))?;
+        .map_err(|e| format!("Invalid {context}: invalid event in batch ({e})"))?;
     events
         .into_iter()
         .enumerate()
         .map(|(index, e)| {
             if e.seq_num > MAX_SEQ_NUM || e.parent_seq_num > MAX_SEQ_NUM {
                 return Err(format!(
-                    "Invalid WSMessage.PushReq: event {index} has a sequence number above {MAX_SEQ_NUM}"
+                    "Invalid {context}: event {index} has a sequence number above {MAX_SEQ_NUM}"
                 ));
             }
             if let Some(args) = &e.args {
                 if nesting_depth(args.get()) > MAX_ARGS_DEPTH {
                     return Err(format!(
-                        "Invalid WSMessage.PushReq: event {index} has args nested deeper than {MAX_ARGS_DEPTH} levels"
+                        "Invalid {context}: event {index} has args nested deeper than {MAX_ARGS_DEPTH} levels"
                     ));
                 }
             }

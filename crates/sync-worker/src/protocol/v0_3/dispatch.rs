@@ -1,19 +1,93 @@
-//! What a connection does with each client message. Answers that need no store work
-//! (Pong, decode errors, admin info, refusals) are returned for an inline write;
+//! What a 0.3.1 connection does with each client message. Answers that need no store
+//! work (Pong, decode errors, admin info, refusals) are returned for an inline write;
 //! pushes and resets go to the store's hub, pulls to the connection's pull task.
 
 use std::sync::Arc;
 
-use axum::extract::ws::Message;
+use axum::extract::ws::Utf8Bytes;
 use shared::secret::optional_secret_matches;
 use shared::Role;
 
-use super::pull::{pull_worker, PullRequest, PullShape, MAX_QUEUED_PULLS};
-use super::Connection;
-use crate::identity::IdentityKind;
-use crate::protocol::{
-    decode_client_message, encode_server_message, ClientMessage, ServerMessage, UNKNOWN_REQUEST_ID,
+use super::{
+    decode_client_message, encode_broadcast, encode_push_outcome, encode_server_message,
+    ClientMessage, PullBatch, PullContext, ServerMessage, UNKNOWN_REQUEST_ID,
 };
+use crate::connection::pull::{PullEncoder, PullRequest};
+use crate::connection::{Connection, Wire};
+use crate::hub::{Committed, Reply};
+use crate::identity::IdentityKind;
+use crate::protocol::ProtocolId;
+use crate::storage::StoredEvent;
+
+/// The 0.3.1 protocol (`WSMessage.*` frames) over the shared socket loop.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct V03;
+
+impl Wire for V03 {
+    fn on_text(conn: &mut Connection<Self>, text: &str) -> Option<String> {
+        conn.on_text(text)
+    }
+
+    fn on_binary(_conn: &mut Connection<Self>) -> Option<String> {
+        error(
+            UNKNOWN_REQUEST_ID,
+            "Binary frames are not supported: send JSON text frames",
+        )
+    }
+
+    fn encode_reply(&self, reply: &Reply) -> Utf8Bytes {
+        match reply {
+            Reply::Push {
+                request_id,
+                outcome,
+            } => encode_push_outcome(request_id, outcome),
+            Reply::Reset {
+                request_id,
+                done: true,
+            } => encode_server_message(&ServerMessage::AdminResetRoomRes { request_id }),
+            Reply::Reset {
+                request_id,
+                done: false,
+            } => encode_server_message(&ServerMessage::Error {
+                request_id,
+                message: "Internal error: reset failed",
+            }),
+        }
+        .into()
+    }
+
+    fn encode_broadcast(&self, committed: &Committed) -> Option<Utf8Bytes> {
+        Some(committed.encoded(ProtocolId::V0_3, encode_broadcast))
+    }
+
+    fn pull_encoder(&self) -> Arc<dyn PullEncoder> {
+        Arc::new(V03)
+    }
+}
+
+impl PullEncoder for V03 {
+    fn page(
+        &self,
+        request: &PullRequest,
+        events: &[StoredEvent],
+        remaining: u64,
+        _: &str,
+    ) -> String {
+        encode_server_message(&ServerMessage::PullRes {
+            request_id: &request.request_id,
+            context: PullContext::Pull,
+            batch: PullBatch::Stored(events),
+            remaining,
+        })
+    }
+
+    fn failure(&self, request: &PullRequest) -> String {
+        encode_server_message(&ServerMessage::Error {
+            request_id: &request.request_id,
+            message: "Internal error: pull failed",
+        })
+    }
+}
 
 fn error(request_id: &str, message: &str) -> Option<String> {
     Some(encode_server_message(&ServerMessage::Error {
@@ -36,20 +110,7 @@ pub(crate) fn store_object_id(store: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Connection {
-    /// Handles one received message; `Some(frame)` is written back at once.
-    pub(super) fn on_message(&mut self, message: Message) -> Option<String> {
-        match message {
-            Message::Text(text) => self.on_text(text.as_str()),
-            Message::Binary(_) => error(
-                UNKNOWN_REQUEST_ID,
-                "Binary frames are not supported: send JSON text frames",
-            ),
-            // Protocol-level ping/pong/close are handled by the WebSocket layer.
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
-        }
-    }
-
+impl Connection<V03> {
     fn on_text(&mut self, text: &str) -> Option<String> {
         let message = match decode_client_message(text) {
             Ok(message) => message,
@@ -60,7 +121,7 @@ impl Connection {
         };
         match message {
             ClientMessage::Ping => Some(encode_server_message(&ServerMessage::Pong)),
-            ClientMessage::PullReq { request_id, cursor } => self.start_pull(request_id, cursor),
+            ClientMessage::PullReq { request_id, cursor } => self.queue_pull(request_id, cursor),
             ClientMessage::PushReq { request_id, batch } => {
                 if !self.role().can_push() {
                     return error(&request_id, "Forbidden: viewers cannot push to this store");
@@ -88,6 +149,7 @@ impl Connection {
                     batch,
                     pushed_by,
                     permit,
+                    None,
                 );
                 if accepted {
                     None
@@ -133,11 +195,6 @@ impl Connection {
         }
     }
 
-    /// The connection's current role on its store (lowered live by the change feed).
-    fn role(&self) -> Role {
-        self.ctx.registration.control().role()
-    }
-
     /// The Error answering an admin request this connection may not make, or `None`.
     /// Admin needs the server bypass, or (auth enforced) the owner role, and the secret;
     /// the role is checked first so a non-owner learns nothing about the secret.
@@ -170,31 +227,16 @@ impl Connection {
         Some(refuse("Invalid admin secret"))
     }
 
-    fn start_pull(&mut self, request_id: String, cursor: Option<u64>) -> Option<String> {
-        let requests = match &self.pull_requests {
-            Some(requests) => requests.clone(),
-            None => {
-                let (tx, rx) = tokio::sync::mpsc::channel(MAX_QUEUED_PULLS);
-                let task = pull_worker(
-                    Arc::clone(&self.ctx.state.log),
-                    Arc::clone(&self.hub),
-                    PullShape {
-                        chunk: self.ctx.state.config.limits.pull_chunk,
-                        window: self.ctx.state.config.limits.pull_read_window,
-                    },
-                    rx,
-                    self.chunks_tx.clone(),
-                );
-                self.pull_task = Some(tokio::spawn(tracing::Instrument::in_current_span(task)));
-                self.pull_requests = Some(tx.clone());
-                tx
-            }
-        };
-        match requests.try_send(PullRequest { request_id, cursor }) {
+    fn queue_pull(&mut self, request_id: String, cursor: Option<u64>) -> Option<String> {
+        match self.start_pull(PullRequest {
+            request_id,
+            cursor,
+            cursor_backend: None,
+            live: false,
+        }) {
             Ok(()) => None,
-            Err(tokio::sync::mpsc::error::TrySendError::Full(req))
-            | Err(tokio::sync::mpsc::error::TrySendError::Closed(req)) => error(
-                &req.request_id,
+            Err(request) => error(
+                &request.request_id,
                 "Too many pull requests queued on this connection",
             ),
         }
