@@ -5,4 +5,5 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=../../migrations/auth");
+    println!("cargo:rerun-if-changed=../../migrations/auth-postgres");
 }
