@@ -286,6 +286,47 @@ impl<P: Wire> Connection<P> {
         self.ctx.registration.control().role()
     }
 
+    /// Hands a push to the store's hub after the rules every protocol shares: the role
+    /// may push, the batch is within `MAX_PUSH_BATCH`, and the connection has a free
+    /// in-flight slot. `Err` is the refusal, in words, for the protocol to wrap.
+    pub(crate) fn submit_push(
+        &self,
+        request_id: &str,
+        batch: Vec<crate::storage::NewEvent>,
+        backend_id: Option<String>,
+    ) -> Result<(), String> {
+        if !self.role().can_push() {
+            return Err("Forbidden: viewers cannot push to this store".to_owned());
+        }
+        let limits = &self.ctx.state.config.limits;
+        if batch.len() > limits.max_push_batch {
+            return Err(format!(
+                "Push batch too large: {} events (limit {})",
+                batch.len(),
+                limits.max_push_batch
+            ));
+        }
+        let Ok(permit) = self.push_permits.clone().try_acquire_owned() else {
+            return Err(format!(
+                "Too many pushes in flight on this connection (limit {})",
+                limits.max_pushes_in_flight
+            ));
+        };
+        let accepted = self.hub.push(
+            self.handle.clone(),
+            request_id.into(),
+            batch,
+            self.ctx.identity.user_id.clone(),
+            permit,
+            backend_id,
+        );
+        if accepted {
+            Ok(())
+        } else {
+            Err("Store unavailable: the server is shutting down".to_owned())
+        }
+    }
+
     /// Queues a pull on the connection's pull task (started on first use); the request
     /// comes back when too many are queued.
     pub(crate) fn start_pull(&mut self, request: PullRequest) -> Result<(), PullRequest> {

@@ -123,41 +123,9 @@ impl Connection<V03> {
             ClientMessage::Ping => Some(encode_server_message(&ServerMessage::Pong)),
             ClientMessage::PullReq { request_id, cursor } => self.queue_pull(request_id, cursor),
             ClientMessage::PushReq { request_id, batch } => {
-                if !self.role().can_push() {
-                    return error(&request_id, "Forbidden: viewers cannot push to this store");
-                }
-                let limits = &self.ctx.state.config.limits;
-                if batch.len() > limits.max_push_batch {
-                    let message = format!(
-                        "Push batch too large: {} events (limit {})",
-                        batch.len(),
-                        limits.max_push_batch
-                    );
-                    return error(&request_id, &message);
-                }
-                let Ok(permit) = self.push_permits.clone().try_acquire_owned() else {
-                    let message = format!(
-                        "Too many pushes in flight on this connection (limit {})",
-                        limits.max_pushes_in_flight
-                    );
-                    return error(&request_id, &message);
-                };
-                let pushed_by = self.ctx.identity.user_id.clone();
-                let accepted = self.hub.push(
-                    self.handle.clone(),
-                    request_id.as_str().into(),
-                    batch,
-                    pushed_by,
-                    permit,
-                    None,
-                );
-                if accepted {
-                    None
-                } else {
-                    error(
-                        &request_id,
-                        "Store unavailable: the server is shutting down",
-                    )
+                match self.submit_push(&request_id, batch, None) {
+                    Ok(()) => None,
+                    Err(message) => error(&request_id, &message),
                 }
             }
             ClientMessage::AdminResetRoomReq {

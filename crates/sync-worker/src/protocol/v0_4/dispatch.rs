@@ -81,41 +81,10 @@ impl Wire for V04 {
             ClientFrame::Request {
                 id,
                 call: Call::Push { batch, backend_id },
-            } => {
-                if !conn.role().can_push() {
-                    return unknown(&id, "Forbidden: viewers cannot push to this store");
-                }
-                let limits = &conn.ctx.state.config.limits;
-                if batch.len() > limits.max_push_batch {
-                    let message = format!(
-                        "Push batch too large: {} events (limit {})",
-                        batch.len(),
-                        limits.max_push_batch
-                    );
-                    return unknown(&id, &message);
-                }
-                let Ok(permit) = conn.push_permits.clone().try_acquire_owned() else {
-                    let message = format!(
-                        "Too many pushes in flight on this connection (limit {})",
-                        limits.max_pushes_in_flight
-                    );
-                    return unknown(&id, &message);
-                };
-                let pushed_by = conn.ctx.identity.user_id.clone();
-                let accepted = conn.hub.push(
-                    conn.handle.clone(),
-                    id.as_str().into(),
-                    batch,
-                    pushed_by,
-                    permit,
-                    backend_id,
-                );
-                if accepted {
-                    None
-                } else {
-                    unknown(&id, "Store unavailable: the server is shutting down")
-                }
-            }
+            } => match conn.submit_push(&id, batch, backend_id) {
+                Ok(()) => None,
+                Err(message) => unknown(&id, &message),
+            },
         }
     }
 
