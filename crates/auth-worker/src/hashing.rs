@@ -77,18 +77,22 @@ impl PasswordHasher {
         F: FnOnce(&Argon2<'static>) -> T + Send + 'static,
         T: Send + 'static,
     {
+        let mut job_metrics = crate::metrics::Argon2Job::queued();
         let _permit = self
             .inner
             .permits
             .acquire()
             .await
             .context("hashing semaphore closed")?;
+        job_metrics.started();
         let inner = Arc::clone(&self.inner);
         // The span carries the request id into the blocking thread's logs.
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| job(&inner.argon2)))
+        let result = tokio::task::spawn_blocking(move || span.in_scope(|| job(&inner.argon2)))
             .await
-            .context("password hashing task failed")
+            .context("password hashing task failed");
+        drop(job_metrics);
+        result
     }
 }
 

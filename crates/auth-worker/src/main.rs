@@ -7,8 +7,10 @@ use auth_worker::AuthConfig;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::process::init_tracing();
-    let config = match shared::Vars::load().and_then(|vars| AuthConfig::from_vars(&vars)) {
+    let config = match shared::Vars::load().and_then(|vars| {
+        shared::process::init_logging(&vars)?;
+        AuthConfig::from_vars(&vars)
+    }) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("auth-worker: {err}");
@@ -16,6 +18,12 @@ async fn main() -> ExitCode {
         }
     };
     config.common.warn_if_insecure();
+    if let Some(addr) = config.common.metrics_addr {
+        if let Err(error) = shared::metrics::spawn_listener(addr).await {
+            eprintln!("auth-worker: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
     let addr = format!("{}:{}", config.host, config.port);
     let listener = match shared::net::bind(&addr).await {
         Ok(listener) => listener,

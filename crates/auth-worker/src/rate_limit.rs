@@ -163,6 +163,7 @@ pub async fn limit_per_ip(State(state): State<AppState>, request: Request, next:
         let ip = client_ip(peer, request.headers(), state.config.common.trust_proxy);
         if let Err(retry_after) = limiter.check(ip) {
             tracing::warn!(%ip, "per-IP rate limit exceeded");
+            crate::metrics::rate_limited("ip");
             return ApiError::RateLimited { retry_after }.into_response();
         }
     }

@@ -44,6 +44,7 @@ pub struct AppState {
 impl AppState {
     /// Opens and migrates the database and prepares the hasher (one dummy hash).
     pub async fn build(config: AuthConfig) -> anyhow::Result<Self> {
+        crate::metrics::install();
         let store = AuthStore::connect_with(&config.database_url, &config.postgres)
             .await?
             .with_limits(config.workspaces);
@@ -94,8 +95,15 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             rate_limit::limit_per_ip,
         ));
+    // Outside the per-IP limit (a scraper polls it); with METRICS_ADDR set, metrics live
+    // on their own listener only.
+    let metrics = match state.config.common.metrics_addr {
+        None => Router::new().route(shared::metrics::METRICS_PATH, get(shared::metrics::endpoint)),
+        Some(_) => Router::new(),
+    };
     Router::new()
         .merge(auth_routes)
+        .merge(metrics)
         .route("/health", get(routes::health))
         // Service-to-service, outside the per-IP limit: a few sync nodes long-poll it.
         .route(CHANGE_FEED_PATH, get(routes::changes))
@@ -104,6 +112,8 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(
             ServiceBuilder::new()
+                // Outermost: counts every answer, the limiter's 429s and CORS included.
+                .layer(middleware::from_fn(crate::metrics::track))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(telemetry::trace_layer())
                 .layer(PropagateRequestIdLayer::x_request_id())

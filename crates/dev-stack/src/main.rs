@@ -33,12 +33,12 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::process::init_tracing();
     let args = Args::parse();
     let vars = match shared::Vars::load() {
         Ok(vars) => vars,
         Err(err) => exit_with(&err),
     };
+    shared::process::init_logging(&vars).unwrap_or_else(|e| exit_with(&e));
 
     let mut auth_vars = vars.clone();
     auth_vars.set(env::PORT, args.auth_port.to_string());
@@ -69,6 +69,12 @@ async fn main() -> anyhow::Result<()> {
         sync_worker::SyncConfig::from_vars(&sync_vars).unwrap_or_else(|e| exit_with(&e));
     auth_config.common.warn_if_insecure();
 
+    // One recorder serves both services in this process: one metrics listener.
+    if let Some(addr) = auth_config.common.metrics_addr {
+        shared::metrics::spawn_listener(addr)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
     let auth_listener = bind(&auth_config.host, auth_config.port).await?;
     let sync_listener = bind(&sync_config.host, sync_config.port).await?;
     if static_dir.is_some() {

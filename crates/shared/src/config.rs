@@ -5,6 +5,7 @@
 //! build configurations from literal pairs without touching the process environment.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -191,6 +192,9 @@ pub struct CommonConfig {
     pub cors_allowed_origins: CorsOrigins,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
+    /// `METRICS_ADDR`: serve `GET /metrics` on this address instead of the service's
+    /// own port (which then answers 404 there).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl CommonConfig {
@@ -277,6 +281,7 @@ impl CommonConfig {
             admin_secret: vars.secret(env::ADMIN_SECRET),
             cors_allowed_origins,
             trust_proxy: vars.flag(env::TRUST_PROXY, false)?,
+            metrics_addr: vars.parse(env::METRICS_ADDR)?,
         })
     }
 
@@ -398,6 +403,7 @@ mod tests {
             ("GRACE_PERIOD_SECONDS", "0"),
             ("ENVIRONMENT", "staging"),
             ("CORS_ALLOWED_ORIGINS", "ftp://x"),
+            ("METRICS_ADDR", "localhost"),
         ] {
             let err = CommonConfig::from_vars(&Vars::from_pairs([(key, value)])).unwrap_err();
             assert_eq!(err.key, key, "{err}");

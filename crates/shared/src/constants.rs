@@ -46,4 +46,8 @@ pub mod env {
     pub const PORT: &str = "PORT";
     pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
     pub const TRUST_PROXY: &str = "TRUST_PROXY";
+    /// `text` (default) or `json`.
+    pub const LOG_FORMAT: &str = "LOG_FORMAT";
+    /// A separate `host:port` for `GET /metrics` (unset: on the service's own port).
+    pub const METRICS_ADDR: &str = "METRICS_ADDR";
 }

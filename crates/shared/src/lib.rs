@@ -8,6 +8,7 @@ pub mod config;
 pub mod constants;
 pub mod error;
 pub mod jwt;
+pub mod metrics;
 pub mod net;
 pub mod payload;
 pub mod process;

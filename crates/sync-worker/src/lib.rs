@@ -13,6 +13,7 @@ pub mod events_api;
 pub mod health;
 pub mod hub;
 pub mod identity;
+pub mod metrics;
 pub mod protocol;
 pub mod revocation;
 pub mod routes;
@@ -67,6 +68,8 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(config: SyncConfig, log: Arc<dyn EventLog>) -> Self {
+        // The recorder and the hot-path handles exist before the first connection.
+        metrics::metrics();
         let hubs = Hubs::new(
             log.clone(),
             HubLimits {

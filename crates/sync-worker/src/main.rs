@@ -86,8 +86,10 @@ async fn main() -> ExitCode {
 }
 
 async fn serve() -> ExitCode {
-    shared::process::init_tracing();
-    let config = match shared::Vars::load().and_then(|vars| SyncConfig::from_vars(&vars)) {
+    let config = match shared::Vars::load().and_then(|vars| {
+        shared::process::init_logging(&vars)?;
+        SyncConfig::from_vars(&vars)
+    }) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("sync-worker: {error}");
@@ -95,6 +97,12 @@ async fn serve() -> ExitCode {
         }
     };
     config.common.warn_if_insecure();
+    if let Some(addr) = config.common.metrics_addr {
+        if let Err(error) = shared::metrics::spawn_listener(addr).await {
+            eprintln!("sync-worker: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
     let listener = match shared::net::bind((config.host.as_str(), config.port)).await {
         Ok(listener) => listener,
         Err(error) => {

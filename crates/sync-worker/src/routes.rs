@@ -1,5 +1,6 @@
 //! HTTP routes: `GET /` (a one-line description, or the static app's `index.html`),
-//! `GET /health`, `/ready` and `/config.json` ([`crate::health`]),
+//! `GET /health`, `/ready` and `/config.json` ([`crate::health`]), `GET /metrics`
+//! (Prometheus, [`crate::metrics`]; on `METRICS_ADDR` instead when that is set),
 //! the WebSocket upgrade on any path ending in `/websocket` (LiveStore 0.3.1) or on any
 //! path whose query has `storeId` and `transport=ws` (LiveStore 0.4), `GET
 //! /stores/{storeId}/events` ([`crate::events_api`]), optional static files, and CORS
@@ -33,6 +34,12 @@ pub fn router(state: AppState) -> Router {
         .static_dir
         .as_ref()
         .map(|dir| ServeDir::new(dir).append_index_html_on_directories(true));
+    // With METRICS_ADDR set, metrics live on their own listener only.
+    let router = if state.config.common.metrics_addr.is_none() {
+        router.route(shared::metrics::METRICS_PATH, get(shared::metrics::endpoint))
+    } else {
+        router
+    };
     router
         .route("/stores/{store_id}/events", get(crate::events_api::list))
         .route("/health", get(crate::health::health))

@@ -23,6 +23,7 @@ pub async fn login(
     let email = Email::parse(&body.email)?;
     if let Err(retry_after) = state.login_limiter.check(email.as_str()) {
         tracing::warn!("login refused: too many failed attempts for this account");
+        crate::metrics::rate_limited("login");
         return Err(ApiError::RateLimited { retry_after });
     }
     let credentials = state.store.find_credentials(&email).await?;
@@ -37,6 +38,7 @@ pub async fn login(
         .map_err(ApiError::Internal)?;
     let Some(user_id) = user_id.filter(|_| verified) else {
         state.login_limiter.record_failure(email.as_str());
+        crate::metrics::login_failed();
         tracing::info!("login failed");
         return Err(ApiError::InvalidCredentials);
     };

@@ -40,7 +40,7 @@ fn init_test_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            shared::process::init_tracing();
+            shared::process::init_tracing(shared::process::LogFormat::Text);
         }
     });
 }

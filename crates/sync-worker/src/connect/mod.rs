@@ -112,11 +112,15 @@ fn percent_decode(s: &str) -> Option<String> {
 pub async fn websocket(state: AppState, request: Request, protocol: WireProtocol) -> Response {
     let connect = match parse_connect_query(request.uri()) {
         Ok(c) => c,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            crate::metrics::connect_refused(rejection.code);
+            return rejection.into_response();
+        }
     };
     let credential = match decide(connect.payload.as_ref(), &state.auth, Utc::now()) {
         Ok(credential) => credential,
         Err(rejection) => {
+            crate::metrics::connect_refused(rejection.code);
             tracing::info!(store = %connect.store, code = rejection.code, "connect rejected");
             return rejection.into_response();
         }
@@ -128,11 +132,13 @@ pub async fn websocket(state: AppState, request: Request, protocol: WireProtocol
     let (identity, registration) = match state.revocations.admit(&credential, &connect.store, id) {
         Ok(admitted) => admitted,
         Err(rejection) => {
+            crate::metrics::connect_refused(rejection.code);
             tracing::info!(store = %connect.store, user = %credential.user_id, code = rejection.code, "connect refused");
             return rejection.into_response();
         }
     };
     if state.shutdown.is_cancelled() {
+        crate::metrics::connect_refused("SHUTTING_DOWN");
         return (http::StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     let (mut parts, _body) = request.into_parts();

@@ -16,6 +16,7 @@
 //! change feed revokes the session or the user's access to the store.
 
 pub(crate) mod pull;
+mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,15 +29,19 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::connect::Identity;
-use crate::hub::{Committed, ConnHandle, Outbound, Reply, StoreHub};
+use crate::hub::{Committed, ConnHandle, HubPush, Outbound, Reply, StoreHub};
+use crate::protocol::ProtocolId;
 use crate::revocation::{CloseReason, Registration};
 use crate::storage::StoreId;
 use crate::AppState;
 use pull::{PullChunk, PullEncoder, PullRequest};
+use stats::{ConnStats, Sent};
 
 /// One wire protocol over the shared socket loop: its dispatch of received frames and
 /// its encoding of hub replies, broadcasts and pull pages.
 pub(crate) trait Wire: Send + Sized + 'static {
+    /// Which protocol this is (metrics and logs).
+    const PROTOCOL: ProtocolId;
     /// Handles one text frame; `Some(frame)` is written back at once.
     fn on_text(conn: &mut Connection<Self>, text: &str) -> Option<String>;
     /// Handles one binary frame.
@@ -84,16 +89,22 @@ pub async fn serve(socket: WebSocket, context: ConnectionContext) {
 
 /// Serves one upgraded socket speaking `wire` until it closes.
 pub(crate) async fn serve_with<P: Wire>(socket: WebSocket, context: ConnectionContext, wire: P) {
+    // Identity only: the token itself never reaches a log line.
     let span = tracing::info_span!(
         "connection",
         store = %context.store,
         conn = context.id,
         user = %context.identity.user_id,
+        session = context.identity.session_id.as_deref(),
     );
     async move {
-        tracing::debug!("connected");
+        tracing::info!(
+            protocol = crate::metrics::protocol_label(P::PROTOCOL),
+            admitted_as = ?context.identity.kind,
+            role = ?context.identity.role,
+            "socket opened"
+        );
         Connection::new(context, wire).run(socket).await;
-        tracing::debug!("disconnected");
     }
     .instrument(span)
     .await
@@ -103,7 +114,8 @@ type Sink = SplitSink<WebSocket, Message>;
 
 /// Why the main loop ended.
 enum End {
-    ClientGone,
+    /// The client closed (with this close code, if it sent one) or the stream ended.
+    ClientGone(Option<u16>),
     Shutdown,
     Kicked,
     TooBig,
@@ -112,6 +124,28 @@ enum End {
     Revoked(CloseReason),
     /// Too many wrong admin secrets.
     AdminAbuse,
+}
+
+impl End {
+    /// The close code (sent by the server, or by the client for `ClientGone`) and why,
+    /// for the `socket closed` line.
+    fn summary(&self) -> (Option<u16>, &'static str) {
+        match self {
+            Self::ClientGone(code) => (*code, "client closed"),
+            Self::Shutdown => (Some(close_code::GOING_AWAY), "server shutting down"),
+            Self::Kicked => (
+                Some(close_code::TRY_AGAIN_LATER),
+                "slow consumer: outbound queue full",
+            ),
+            Self::TooBig => (Some(close_code::MESSAGE_TOO_BIG), "message too big"),
+            Self::WriteFailed => (None, "write failed or timed out"),
+            Self::Revoked(reason) => (Some(reason.code), reason.reason),
+            Self::AdminAbuse => (
+                Some(close_code::POLICY_VIOLATION),
+                "too many wrong admin secrets",
+            ),
+        }
+    }
 }
 
 /// The state of one socket, shared by every protocol; `wire` is the protocol's own.
@@ -131,6 +165,8 @@ pub(crate) struct Connection<P> {
     pulled_through: Option<(u64, u64)>,
     /// Wrong admin secrets received so far.
     pub(crate) admin_failures: u32,
+    /// Frames and events in and out, for the close line and the metrics.
+    stats: ConnStats,
     pub(crate) wire: P,
 }
 
@@ -158,6 +194,7 @@ impl<P: Wire> Connection<P> {
             pulling: false,
             pulled_through: None,
             admin_failures: 0,
+            stats: ConnStats::open(P::PROTOCOL),
             wire,
         }
     }
@@ -176,16 +213,20 @@ impl<P: Wire> Connection<P> {
                 }
                 () = kick.cancelled() => break End::Kicked,
                 frame = stream.next() => match frame {
-                    None | Some(Ok(Message::Close(_))) => break End::ClientGone,
+                    None => break End::ClientGone(None),
+                    Some(Ok(Message::Close(frame))) => {
+                        break End::ClientGone(frame.map(|f| f.code));
+                    }
                     Some(Err(error)) => {
                         let text = error.to_string();
                         if text.contains("Message too long") || text.contains("Space limit") {
                             break End::TooBig;
                         }
                         tracing::debug!(%error, "read failed");
-                        break End::ClientGone;
+                        break End::ClientGone(None);
                     }
                     Some(Ok(message)) => {
+                        self.stats.received_frame();
                         if let Some(reply) = self.on_message(message) {
                             if self.write(&mut sink, Message::Text(reply.into())).await.is_err() {
                                 break self.write_failed();
@@ -207,12 +248,11 @@ impl<P: Wire> Connection<P> {
                     if self.write(&mut sink, Message::Text(chunk.frame)).await.is_err() {
                         break self.write_failed();
                     }
+                    self.stats.sent_pull_page(chunk.events);
                 }
                 Some(out) = self.outbound.recv(), if !self.pulling => {
-                    if let Some(frame) = self.admit(out) {
-                        if self.write(&mut sink, Message::Text(frame)).await.is_err() {
-                            break self.write_failed();
-                        }
+                    if self.write_outbound(&mut sink, out).await.is_err() {
+                        break self.write_failed();
                     }
                 }
             }
@@ -220,9 +260,16 @@ impl<P: Wire> Connection<P> {
         if let Some(task) = self.pull_task.take() {
             task.abort();
         }
+        let (code, reason) = end.summary();
+        if !matches!(end, End::ClientGone(_) | End::WriteFailed) {
+            if let Some(code) = code {
+                crate::metrics::socket_closed_by_server(code);
+            }
+        }
         match end {
             End::Shutdown => self.shut_down(&mut sink).await,
             End::Kicked => {
+                crate::metrics::metrics().slow_consumer_disconnects.increment(1);
                 let reason = "client too slow: outbound queue full";
                 close(&mut sink, close_code::TRY_AGAIN_LATER, reason).await;
             }
@@ -244,9 +291,21 @@ impl<P: Wire> Connection<P> {
                 let reason = "too many wrong admin secrets";
                 close(&mut sink, close_code::POLICY_VIOLATION, reason).await;
             }
-            End::ClientGone | End::WriteFailed => {}
+            End::ClientGone(_) | End::WriteFailed => {}
         }
         self.ctx.state.hubs.leave(&self.hub, self.ctx.id);
+        self.stats.log_closed(code, reason);
+    }
+
+    /// Writes one queued message (nothing for a redundant broadcast).
+    async fn write_outbound(&mut self, sink: &mut Sink, out: Outbound) -> Result<(), ()> {
+        let sent = Sent::of(&out);
+        let Some(frame) = self.admit(out) else {
+            return Ok(());
+        };
+        self.write(sink, Message::Text(frame)).await?;
+        self.stats.sent_outbound(sent);
+        Ok(())
     }
 
     /// A write failed: because this connection was kicked, or because the socket broke.
@@ -290,6 +349,20 @@ impl<P: Wire> Connection<P> {
     /// may push, the batch is within `MAX_PUSH_BATCH`, and the connection has a free
     /// in-flight slot. `Err` is the refusal, in words, for the protocol to wrap.
     pub(crate) fn submit_push(
+        &mut self,
+        request_id: &str,
+        batch: Vec<crate::storage::NewEvent>,
+        backend_id: Option<String>,
+    ) -> Result<(), String> {
+        self.stats.events_in += batch.len() as u64;
+        let refused = self.admit_push(request_id, batch, backend_id);
+        if refused.is_err() {
+            crate::metrics::push_rejected("refused");
+        }
+        refused
+    }
+
+    fn admit_push(
         &self,
         request_id: &str,
         batch: Vec<crate::storage::NewEvent>,
@@ -312,14 +385,15 @@ impl<P: Wire> Connection<P> {
                 limits.max_pushes_in_flight
             ));
         };
-        let accepted = self.hub.push(
-            self.handle.clone(),
-            request_id.into(),
+        let push = HubPush {
+            request_id: request_id.into(),
             batch,
-            self.ctx.identity.user_id.clone(),
+            pushed_by: self.ctx.identity.user_id.clone(),
             permit,
             backend_id,
-        );
+            received: self.stats.frame_received,
+        };
+        let accepted = self.hub.push(self.handle.clone(), push);
         if accepted {
             Ok(())
         } else {
@@ -353,17 +427,22 @@ impl<P: Wire> Connection<P> {
         requests.try_send(request).map_err(|error| match error {
             mpsc::error::TrySendError::Full(request)
             | mpsc::error::TrySendError::Closed(request) => request,
-        })
+        })?;
+        crate::metrics::metrics().pulls.increment(1);
+        Ok(())
     }
 
     /// Writes one message, giving up when kicked or after the write timeout.
-    async fn write(&self, sink: &mut Sink, message: Message) -> Result<(), ()> {
+    async fn write(&mut self, sink: &mut Sink, message: Message) -> Result<(), ()> {
         let timeout = self.ctx.state.config.limits.write_timeout;
         tokio::select! {
             biased;
             () = self.handle.kick.cancelled() => Err(()),
             result = tokio::time::timeout(timeout, sink.send(message)) => match result {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(())) => {
+                    self.stats.frames_out += 1;
+                    Ok(())
+                }
                 Ok(Err(error)) => {
                     tracing::debug!(%error, "write failed");
                     Err(())
@@ -389,10 +468,8 @@ impl<P: Wire> Connection<P> {
                 biased;
                 _ = &mut pushes_done => break,
                 Some(out) = self.outbound.recv() => {
-                    if let Some(frame) = self.admit(out) {
-                        if self.write(sink, Message::Text(frame)).await.is_err() {
-                            return;
-                        }
+                    if self.write_outbound(sink, out).await.is_err() {
+                        return;
                     }
                 }
                 () = tokio::time::sleep_until(deadline) => {
@@ -402,10 +479,8 @@ impl<P: Wire> Connection<P> {
             }
         }
         while let Ok(out) = self.outbound.try_recv() {
-            if let Some(frame) = self.admit(out) {
-                if self.write(sink, Message::Text(frame)).await.is_err() {
-                    return;
-                }
+            if self.write_outbound(sink, out).await.is_err() {
+                return;
             }
         }
         close(sink, close_code::GOING_AWAY, "server shutting down").await;

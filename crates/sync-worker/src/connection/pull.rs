@@ -69,6 +69,8 @@ pub(crate) struct PullRequest {
 /// One encoded response of a pull.
 pub(crate) struct PullChunk {
     pub frame: Utf8Bytes,
+    /// Events in this page.
+    pub events: usize,
     /// The pull's final response (`remaining` 0, or an Error).
     pub last: bool,
     /// The store head the pull streams up to, and the reset epoch it was read in.
@@ -127,9 +129,11 @@ async fn stream_pull(
     let epoch = hub.epoch();
     let store = hub.store();
     let fail = |error: StorageError| {
+        crate::metrics::storage_error("read");
         tracing::error!(%store, %error, "pull failed");
         PullChunk {
             frame: encoder.failure(request).into(),
+            events: 0,
             last: true,
             head: 0,
             epoch,
@@ -148,6 +152,7 @@ async fn stream_pull(
         if received != backend_id {
             let refusal = PullChunk {
                 frame: encoder.mismatch(request, &backend_id, received).into(),
+                events: 0,
                 last: true,
                 head: 0,
                 epoch,
@@ -206,6 +211,7 @@ async fn stream_pull(
                 }
                 let end = PullChunk {
                     frame: encoder.finish(request).into(),
+                    events: 0,
                     last: true,
                     head,
                     epoch,
@@ -304,6 +310,7 @@ async fn send_chunk(
     chunks
         .send(PullChunk {
             frame: frame.into(),
+            events: chunk.len(),
             last,
             head,
             epoch,

@@ -10,6 +10,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use super::chain::validate_chain;
 use super::outcome::{Committed, CommittedEvents, PushOutcome, Reply, StorageFailure};
 use super::{lock, Command, ConnHandle, HubLimits, HubShared, Outbound, RegistryRef};
+use crate::metrics::{self, metrics};
 use crate::storage::{AppendBatch, EventLog, NewEvent, StorageError};
 
 enum Outcome {
@@ -38,6 +40,8 @@ struct Done {
     request_id: Arc<str>,
     permit: Option<OwnedSemaphorePermit>,
     outcome: Outcome,
+    /// When the request's frame was received.
+    received: Instant,
 }
 
 pub(super) struct StoreActor {
@@ -85,6 +89,7 @@ impl StoreActor {
             match self.log.backend_id(&self.shared.store).await {
                 Ok(id) => self.backend_id = Some(id.into()),
                 Err(error) => {
+                    metrics::storage_error("backend_id");
                     tracing::error!(store = %self.shared.store, %error, "cannot load the backend id");
                 }
             }
@@ -125,6 +130,7 @@ impl StoreActor {
                 pushed_by,
                 permit,
                 backend_id,
+                received: received_at,
             } => {
                 let expected = self.backend_id().await;
                 if let Some(received) = backend_id {
@@ -137,21 +143,22 @@ impl StoreActor {
                     };
                     if let Some(outcome) = outcome {
                         let outcome = Outcome::Rejected(outcome);
-                        return self.queue_ready(conn, request_id, Some(permit), outcome);
+                        return self.queue_ready(conn, request_id, Some(permit), outcome, received_at);
                     }
                 }
                 let head = match self.head().await {
                     Ok(head) => head,
                     Err(error) => {
+                        metrics::storage_error("head");
                         tracing::error!(store = %self.shared.store, %error, "cannot load store head");
                         let outcome = Outcome::Rejected(PushOutcome::StorageFailure(
                             StorageFailure::HeadUnavailable,
                         ));
-                        return self.queue_ready(conn, request_id, Some(permit), outcome);
+                        return self.queue_ready(conn, request_id, Some(permit), outcome, received_at);
                     }
                 };
                 if batch.is_empty() {
-                    return self.queue_ready(conn, request_id, Some(permit), Outcome::Ack);
+                    return self.queue_ready(conn, request_id, Some(permit), Outcome::Ack, received_at);
                 }
                 if self.inflight.is_empty() {
                     // A head loaded from storage may include commits of other nodes
@@ -164,6 +171,7 @@ impl StoreActor {
                         request_id,
                         Some(permit),
                         Outcome::Rejected(error.into()),
+                        received_at,
                     );
                 }
                 let events: Arc<[NewEvent]> = batch.into();
@@ -177,10 +185,15 @@ impl StoreActor {
                 };
                 let log = self.log.clone();
                 self.inflight.push_back(Box::pin(async move {
+                    let started = Instant::now();
                     let result = log.append(append).await;
+                    metrics()
+                        .push_commit_seconds
+                        .record(metrics::seconds(started.elapsed()));
                     Done {
                         conn,
                         request_id,
+                        received: received_at,
                         permit: Some(permit),
                         outcome: Outcome::Appended {
                             result,
@@ -203,6 +216,7 @@ impl StoreActor {
                     }
                     Err(error) => {
                         self.expected_head = None;
+                        metrics::storage_error("reset");
                         tracing::error!(store = %self.shared.store, %error, "cannot delete the events of a deleted instance");
                     }
                 }
@@ -217,13 +231,15 @@ impl StoreActor {
                     self.shared.epoch.fetch_add(1, Ordering::AcqRel);
                     self.backend_id = None;
                     self.backend_id().await;
-                    tracing::warn!(store = %self.shared.store, "store reset by admin request");
+                    tracing::info!(store = %self.shared.store, epoch = self.shared.epoch.load(Ordering::Acquire), "admin action: store reset done");
                 } else {
+                    metrics::storage_error("reset");
                     self.expected_head = None;
                 }
                 self.finish(Done {
                     conn,
                     request_id,
+                    received: Instant::now(),
                     permit: None,
                     outcome: Outcome::Reset(result),
                 });
@@ -237,7 +253,9 @@ impl StoreActor {
             return Ok(head);
         }
         self.drain().await;
-        let head = self.log.head(&self.shared.store).await?;
+        let head = self.log.head(&self.shared.store).await.inspect_err(|_| {
+            metrics::storage_error("head");
+        })?;
         self.expected_head = Some(head);
         Ok(head)
     }
@@ -248,12 +266,14 @@ impl StoreActor {
         request_id: Arc<str>,
         permit: Option<OwnedSemaphorePermit>,
         outcome: Outcome,
+        received: Instant,
     ) {
         let done = Done {
             conn,
             request_id,
             permit,
             outcome,
+            received,
         };
         // Queued behind pending appends so answers keep request order.
         self.inflight
@@ -272,11 +292,17 @@ impl StoreActor {
             request_id,
             permit,
             outcome,
+            received,
         } = done;
         let push_reply = |outcome: PushOutcome| {
+            match &outcome {
+                PushOutcome::Committed => metrics().pushes_acked.increment(1),
+                rejected => metrics::push_rejected(rejected.metric_reason()),
+            }
             conn.offer(Outbound::Reply(Reply::Push {
                 request_id: request_id.clone(),
                 outcome,
+                received,
             }));
         };
         match outcome {
@@ -297,6 +323,7 @@ impl StoreActor {
                 created_at,
                 pushed_by,
             } => {
+                metrics().events_acked.increment(events.len() as u64);
                 push_reply(PushOutcome::Committed);
                 self.broadcast(&request_id, events, created_at, pushed_by);
             }
@@ -314,6 +341,7 @@ impl StoreActor {
                         PushOutcome::WrongParent { head, parent }
                     }
                     error => {
+                        metrics::storage_error("append");
                         tracing::error!(store = %self.shared.store, %error, "append failed");
                         PushOutcome::StorageFailure(StorageFailure::NotStored)
                     }

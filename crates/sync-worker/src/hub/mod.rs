@@ -22,6 +22,7 @@ pub use outcome::{ChainError, Committed, CommittedEvents, PushOutcome, Reply, St
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
@@ -77,6 +78,8 @@ pub(crate) enum Command {
         permit: OwnedSemaphorePermit,
         /// The backend id the pusher believes in (0.4), checked against the store's.
         backend_id: Option<String>,
+        /// When the push's frame was received.
+        received: Instant,
     },
     Reset {
         conn: ConnHandle,
@@ -117,15 +120,15 @@ impl StoreHub {
 
     /// Submits a push; `false` when the hub is gone (server shutting down).
     /// `backend_id`: the store's backend id as the pusher knows it, if any.
-    pub fn push(
-        &self,
-        conn: ConnHandle,
-        request_id: Arc<str>,
-        batch: Vec<NewEvent>,
-        pushed_by: Arc<str>,
-        permit: OwnedSemaphorePermit,
-        backend_id: Option<String>,
-    ) -> bool {
+    pub fn push(&self, conn: ConnHandle, push: HubPush) -> bool {
+        let HubPush {
+            request_id,
+            batch,
+            pushed_by,
+            permit,
+            backend_id,
+            received,
+        } = push;
         self.commands
             .send(Command::Push {
                 conn,
@@ -134,6 +137,7 @@ impl StoreHub {
                 pushed_by,
                 permit,
                 backend_id,
+                received,
             })
             .is_ok()
     }
@@ -144,6 +148,19 @@ impl StoreHub {
             .send(Command::Reset { conn, request_id })
             .is_ok()
     }
+}
+
+/// One push handed to a hub.
+pub struct HubPush {
+    pub request_id: Arc<str>,
+    pub batch: Vec<NewEvent>,
+    pub pushed_by: Arc<str>,
+    /// Returned when the push is answered: bounds one connection's pipelining.
+    pub permit: OwnedSemaphorePermit,
+    /// The store's backend id as the pusher knows it (0.4), if any.
+    pub backend_id: Option<String>,
+    /// When the push's frame was received (the ack's round trip starts here).
+    pub received: Instant,
 }
 
 type Registry = Mutex<HashMap<StoreId, Arc<StoreHub>>>;

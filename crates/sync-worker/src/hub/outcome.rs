@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, Utc};
@@ -74,6 +75,19 @@ pub enum PushOutcome {
     },
 }
 
+impl PushOutcome {
+    /// The `reason` label of `sync_pushes_rejected_total` for this outcome.
+    pub fn metric_reason(&self) -> &'static str {
+        match self {
+            Self::Committed => "none",
+            Self::WrongParent { .. } => "wrong_parent",
+            Self::InvalidChain(_) => "invalid_chain",
+            Self::StorageFailure(_) => "storage",
+            Self::BackendIdMismatch { .. } => "backend_id",
+        }
+    }
+}
+
 impl From<ChainError> for PushOutcome {
     fn from(error: ChainError) -> Self {
         match error {
@@ -92,6 +106,8 @@ pub enum Reply {
     Push {
         request_id: Arc<str>,
         outcome: PushOutcome,
+        /// When the push's frame was received (for the round-trip histogram).
+        received: Instant,
     },
     /// An admin reset; `done` false when storage failed.
     Reset { request_id: Arc<str>, done: bool },

@@ -24,6 +24,8 @@ use crate::storage::StoredEvent;
 pub(crate) struct V03;
 
 impl Wire for V03 {
+    const PROTOCOL: ProtocolId = ProtocolId::V0_3;
+
     fn on_text(conn: &mut Connection<Self>, text: &str) -> Option<String> {
         conn.on_text(text)
     }
@@ -40,6 +42,7 @@ impl Wire for V03 {
             Reply::Push {
                 request_id,
                 outcome,
+                ..
             } => encode_push_outcome(request_id, outcome),
             Reply::Reset {
                 request_id,
@@ -135,6 +138,9 @@ impl Connection<V03> {
                 if let Some(refusal) = self.refuse_admin(&request_id, &admin_secret) {
                     return Some(refusal);
                 }
+                // In the connection's span: store, user and session name who asked.
+                tracing::info!(action = "reset", "admin action: store reset requested");
+                crate::metrics::admin_action("reset");
                 if self
                     .hub
                     .reset(self.handle.clone(), request_id.as_str().into())
@@ -154,6 +160,8 @@ impl Connection<V03> {
                 if let Some(refusal) = self.refuse_admin(&request_id, &admin_secret) {
                     return Some(refusal);
                 }
+                tracing::info!(action = "info", "admin action: store info requested");
+                crate::metrics::admin_action("info");
                 let id = store_object_id(self.ctx.store.as_str());
                 Some(encode_server_message(&ServerMessage::AdminInfoRes {
                     request_id: &request_id,

@@ -32,6 +32,8 @@ fn unknown(request_id: &str, message: &str) -> Option<String> {
 }
 
 impl Wire for V04 {
+    const PROTOCOL: ProtocolId = ProtocolId::V0_4;
+
     fn on_text(conn: &mut Connection<Self>, text: &str) -> Option<String> {
         let frame = match decode_frame(text) {
             Ok(frame) => frame,
@@ -99,6 +101,7 @@ impl Wire for V04 {
             Reply::Push {
                 request_id,
                 outcome,
+                ..
             } => match outcome {
                 PushOutcome::Committed => exit_push_success(request_id),
                 PushOutcome::WrongParent { head, parent } => exit_failure(

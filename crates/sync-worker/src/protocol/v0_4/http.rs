@@ -30,11 +30,17 @@ use crate::AppState;
 pub async fn handle(state: AppState, request: Request) -> Response {
     let connect = match parse_connect_query(request.uri()) {
         Ok(connect) => connect,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            crate::metrics::connect_refused(rejection.code);
+            return rejection.into_response();
+        }
     };
     let credential = match decide(connect.payload.as_ref(), &state.auth, Utc::now()) {
         Ok(credential) => credential,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            crate::metrics::connect_refused(rejection.code);
+            return rejection.into_response();
+        }
     };
     if credential.kind == IdentityKind::Jwt {
         state.revocations.wait_first_sync().await;
@@ -42,7 +48,10 @@ pub async fn handle(state: AppState, request: Request) -> Response {
     let id = state.next_connection_id.fetch_add(1, Ordering::Relaxed);
     let (identity, registration) = match state.revocations.admit(&credential, &connect.store, id) {
         Ok(admitted) => admitted,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => {
+            crate::metrics::connect_refused(rejection.code);
+            return rejection.into_response();
+        }
     };
     let limit = state.config.limits.max_frame_bytes;
     let body = match axum::body::to_bytes(request.into_body(), limit).await {
@@ -111,7 +120,9 @@ async fn pull(
     cursor: Option<(String, u64)>,
 ) -> Vec<String> {
     let log = &state.log;
+    crate::metrics::metrics().pulls.increment(1);
     let failed = |error: crate::storage::StorageError| {
+        crate::metrics::storage_error("read");
         tracing::error!(%store, %error, "http pull failed");
         vec![unknown(request_id, "Internal error: pull failed")]
     };
@@ -148,6 +159,9 @@ async fn pull(
         let Some(last) = events.last().map(|e| e.seq_num) else {
             break;
         };
+        crate::metrics::metrics()
+            .events_pulled
+            .increment(events.len() as u64);
         for part in split_by_size(&events, super::MAX_PAGE_BYTES) {
             let end = part.last().map_or(last, |e| e.seq_num);
             let remaining = head.saturating_sub(end);
@@ -191,14 +205,15 @@ impl Push<'_> {
         let permit = Arc::new(Semaphore::new(1))
             .try_acquire_owned()
             .expect("a fresh semaphore has a permit");
-        let sent = hub.push(
-            handle.clone(),
-            self.request_id.into(),
+        let push = crate::hub::HubPush {
+            request_id: self.request_id.into(),
             batch,
             pushed_by,
             permit,
             backend_id,
-        );
+            received: std::time::Instant::now(),
+        };
+        let sent = hub.push(handle.clone(), push);
         let answer = if sent {
             let wait = async {
                 loop {
