@@ -98,7 +98,10 @@ pub fn router(state: AppState) -> Router {
     // Outside the per-IP limit (a scraper polls it); with METRICS_ADDR set, metrics live
     // on their own listener only.
     let metrics = match state.config.common.metrics_addr {
-        None => Router::new().route(shared::metrics::METRICS_PATH, get(shared::metrics::endpoint)),
+        None => Router::new().route(
+            shared::metrics::METRICS_PATH,
+            get(shared::metrics::endpoint),
+        ),
         Some(_) => Router::new(),
     };
     Router::new()

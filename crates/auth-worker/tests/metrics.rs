@@ -22,7 +22,9 @@ use helpers::*;
 
 async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
-    LOCK.get_or_init(|| tokio::sync::Mutex::new(())).lock().await
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
 }
 
 /// Every sample of a scrape, keyed by `name{labels}` as written.
@@ -76,10 +78,7 @@ async fn requests_failed_logins_and_lockouts_move_the_metrics() {
     assert_eq!(delta(&requests("/login", "POST", 401)), 1.0);
     assert_eq!(delta(&requests("/login", "POST", 429)), 1.0);
     // The route template, never the raw path with its ids.
-    assert_eq!(
-        delta(&requests("/instances/{id}/members", "GET", 200)),
-        1.0
-    );
+    assert_eq!(delta(&requests("/instances/{id}/members", "GET", 200)), 1.0);
     assert_eq!(delta(&requests("unmatched", "GET", 404)), 1.0);
     assert!(
         !after.keys().any(|series| series.contains(&account.home)),
@@ -150,5 +149,14 @@ async fn argon2_queue_depth_shows_waiting_hashes() {
     assert!(seen_queue, "eight logins on one hashing slot never queued");
     let after = scrape(&app).await;
     assert_eq!(after["auth_argon2_queue_depth"], 0.0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_metrics_addr_the_api_port_does_not_serve_metrics() {
+    let _serial = serial().await;
+    // The binary serves METRICS_ADDR itself (shared::metrics::spawn_listener).
+    let app = TestApp::spawn_with(&Db::Sqlite, &[("METRICS_ADDR", "127.0.0.1:9")]).await;
+    assert_eq!(app.get("/metrics").await.status(), 404);
     app.stop().await;
 }

@@ -82,7 +82,10 @@ pub fn render() -> String {
 /// `GET /metrics`: [`render`] as `text/plain; version=0.0.4`.
 pub async fn endpoint() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         render(),
     )
         .into_response()

@@ -36,7 +36,10 @@ pub fn router(state: AppState) -> Router {
         .map(|dir| ServeDir::new(dir).append_index_html_on_directories(true));
     // With METRICS_ADDR set, metrics live on their own listener only.
     let router = if state.config.common.metrics_addr.is_none() {
-        router.route(shared::metrics::METRICS_PATH, get(shared::metrics::endpoint))
+        router.route(
+            shared::metrics::METRICS_PATH,
+            get(shared::metrics::endpoint),
+        )
     } else {
         router
     };

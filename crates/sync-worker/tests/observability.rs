@@ -25,7 +25,9 @@ use tokio_tungstenite::tungstenite;
 /// One test at a time: they share the process's metrics and log lines.
 async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
-    LOCK.get_or_init(|| tokio::sync::Mutex::new(())).lock().await
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
 }
 
 fn token(user: &str, sid: &str, store: &str) -> String {
@@ -77,7 +79,10 @@ async fn push_pull_and_refusal_move_the_metrics() {
     let mut pusher = server.connect(store, Some(&payload)).await.unwrap();
     let mut watcher = server.connect(store, Some(&payload)).await.unwrap();
     let open = scrape(&server).await;
-    assert_eq!(delta(&before, &open, r#"sync_sockets_open{protocol="0.3"}"#), 2.0);
+    assert_eq!(
+        delta(&before, &open, r#"sync_sockets_open{protocol="0.3"}"#),
+        2.0
+    );
 
     pusher.push_acked("p1", events(0, 3)).await;
     let broadcast = watcher.recv_tag("WSMessage.PullRes").await;
@@ -101,11 +106,17 @@ async fn push_pull_and_refusal_move_the_metrics() {
         {
             break after;
         }
-        assert!(tokio::time::Instant::now() < deadline, "sockets stayed open");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sockets stayed open"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let moved = |series: &str| delta(&before, &after, series);
-    assert_eq!(moved(r#"sync_connects_accepted_total{protocol="0.3"}"#), 2.0);
+    assert_eq!(
+        moved(r#"sync_connects_accepted_total{protocol="0.3"}"#),
+        2.0
+    );
     assert_eq!(
         moved(r#"sync_connects_refused_total{code="TOKEN_MISSING"}"#),
         1.0
@@ -258,7 +269,9 @@ async fn server_closes_are_logged_with_their_code() {
     let mut client = server.client(store).await;
     client.push_acked("p1", events(0, 1)).await;
     server.trigger_shutdown();
-    assert!(matches!(client.until_end().await, Ended::Closed(Some(frame)) if u16::from(frame.code) == 1001));
+    assert!(
+        matches!(client.until_end().await, Ended::Closed(Some(frame)) if u16::from(frame.code) == 1001)
+    );
     server.join().await;
     let closed = logs.lines("socket closed", store);
     assert_eq!(closed.len(), 1, "{closed:?}");
@@ -280,4 +293,41 @@ fn an_unknown_log_format_is_refused_at_start_up() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("LOG_FORMAT"), "{stderr}");
     assert!(stderr.contains("expected text or json"), "{stderr}");
+}
+
+#[tokio::test]
+async fn with_metrics_addr_metrics_move_to_their_own_listener() {
+    let _serial = serial().await;
+    // `run` leaves METRICS_ADDR to the binary, which serves it with `shared::metrics`.
+    let server = TestServer::spawn(&[("METRICS_ADDR", "127.0.0.1:9")]).await;
+    let main_port = reqwest::get(server.http("/metrics")).await.unwrap();
+    assert_eq!(main_port.status(), 404);
+    let listener = shared::net::bind("127.0.0.1:0").await.unwrap();
+    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics = tokio::spawn(shared::metrics::serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let mut client = server.client("metrics-addr").await;
+    client.push_acked("p1", events(0, 1)).await;
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("sync_pushes_acked_total"), "{text}");
+    assert!(
+        text.contains("# TYPE sync_push_commit_seconds histogram"),
+        "{text}"
+    );
+    let other = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+    assert_eq!(
+        other.status(),
+        404,
+        "the metrics listener serves only /metrics"
+    );
+    let _ = stop.send(());
+    metrics.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -269,7 +269,9 @@ impl<P: Wire> Connection<P> {
         match end {
             End::Shutdown => self.shut_down(&mut sink).await,
             End::Kicked => {
-                crate::metrics::metrics().slow_consumer_disconnects.increment(1);
+                crate::metrics::metrics()
+                    .slow_consumer_disconnects
+                    .increment(1);
                 let reason = "client too slow: outbound queue full";
                 close(&mut sink, close_code::TRY_AGAIN_LATER, reason).await;
             }

@@ -143,7 +143,13 @@ impl StoreActor {
                     };
                     if let Some(outcome) = outcome {
                         let outcome = Outcome::Rejected(outcome);
-                        return self.queue_ready(conn, request_id, Some(permit), outcome, received_at);
+                        return self.queue_ready(
+                            conn,
+                            request_id,
+                            Some(permit),
+                            outcome,
+                            received_at,
+                        );
                     }
                 }
                 let head = match self.head().await {
@@ -154,11 +160,23 @@ impl StoreActor {
                         let outcome = Outcome::Rejected(PushOutcome::StorageFailure(
                             StorageFailure::HeadUnavailable,
                         ));
-                        return self.queue_ready(conn, request_id, Some(permit), outcome, received_at);
+                        return self.queue_ready(
+                            conn,
+                            request_id,
+                            Some(permit),
+                            outcome,
+                            received_at,
+                        );
                     }
                 };
                 if batch.is_empty() {
-                    return self.queue_ready(conn, request_id, Some(permit), Outcome::Ack, received_at);
+                    return self.queue_ready(
+                        conn,
+                        request_id,
+                        Some(permit),
+                        Outcome::Ack,
+                        received_at,
+                    );
                 }
                 if self.inflight.is_empty() {
                     // A head loaded from storage may include commits of other nodes
