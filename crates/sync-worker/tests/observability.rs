@@ -331,3 +331,39 @@ async fn with_metrics_addr_metrics_move_to_their_own_listener() {
     metrics.await.unwrap().unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn admin_actions_are_logged_and_counted_without_the_secret() {
+    let _serial = serial().await;
+    let logs = captured();
+    let server = TestServer::spawn(&[("ADMIN_SECRET", ADMIN)]).await;
+    let store = "admin-logged";
+    let before = scrape(&server).await;
+    let mut client = server.client(store).await;
+    client.push_acked("p1", events(0, 1)).await;
+    client
+        .send(
+            json!({"_tag": "WSMessage.AdminResetRoomReq", "requestId": "r", "adminSecret": ADMIN}),
+        )
+        .await;
+    client.recv_tag("WSMessage.AdminResetRoomRes").await;
+    let after = scrape(&server).await;
+    assert_eq!(
+        delta(
+            &before,
+            &after,
+            r#"sync_admin_actions_total{action="reset"}"#
+        ),
+        1.0
+    );
+    let requested = logs.lines("admin action: store reset requested", store);
+    assert_eq!(requested.len(), 1, "{requested:?}");
+    assert_eq!(requested[0]["level"], "INFO");
+    assert_eq!(requested[0]["fields"]["action"], "reset");
+    assert_eq!(requested[0]["span"]["user"], shared::constants::DEV_USER_ID);
+    assert!(
+        !logs.text().contains(ADMIN),
+        "the admin secret reached the logs"
+    );
+    server.stop().await;
+}
