@@ -367,3 +367,62 @@ async fn admin_actions_are_logged_and_counted_without_the_secret() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_slow_consumer_kick_is_counted_and_logged() {
+    let _serial = serial().await;
+    let logs = captured();
+    let server = TestServer::spawn(&[("OUTBOUND_QUEUE_LEN", "4")]).await;
+    let store = "metrics-slow";
+    let before = scrape(&server).await;
+    let mut stalled = server.client(store).await;
+    let mut writer = server.client(store).await;
+    stalled.pull("s", None).await;
+    let big_args = "y".repeat(2000);
+    for i in 0..100u64 {
+        let mut batch = events(i * 50, 50);
+        for e in &mut batch {
+            e["args"] = json!({ "blob": big_args });
+        }
+        // The writer reads its own ack and broadcast: only `stalled` falls behind.
+        writer.push_acked(&format!("p{i}"), batch).await;
+        writer.recv_tag("WSMessage.PullRes").await;
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let after = scrape(&server).await;
+        if delta(&before, &after, "sync_slow_consumer_disconnects_total") == 1.0 {
+            assert_eq!(
+                delta(&before, &after, r#"sync_server_closes_total{code="1013"}"#),
+                1.0
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no slow-consumer kick counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let closed = loop {
+        let closed = logs.lines("socket closed", store);
+        if let Some(line) = closed
+            .into_iter()
+            .find(|l| l["fields"]["close_code"] == 1013)
+        {
+            break line;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no close line for the kick"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        closed["fields"]["reason"],
+        "slow consumer: outbound queue full"
+    );
+    drop(stalled);
+    server.stop().await;
+}
