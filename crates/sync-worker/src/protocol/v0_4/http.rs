@@ -205,7 +205,9 @@ impl Push<'_> {
                     tokio::select! {
                         () = handle.kick.cancelled() => return None,
                         message = rx.recv() => match message {
-                            Some(Outbound::Reply(reply @ Reply::Push { .. })) => return Some(reply),
+                            Some(Outbound::Reply(reply)) if matches!(*reply, Reply::Push { .. }) => {
+                                return Some(*reply)
+                            }
                             Some(_) => continue,
                             None => return None,
                         },
