@@ -28,10 +28,13 @@ pub async fn subscribe(
     if !wire.protocol.broadcasts_need_live_pull() {
         return Ok(None);
     }
-    timeout(idle, socket.send(Message::text(wire.pull(LIVE_PULL_ID, true))))
-        .await
-        .map_err(|_| anyhow!("sending the live pull blocked for {idle:?}"))?
-        .context("sending the live pull")?;
+    timeout(
+        idle,
+        socket.send(Message::text(wire.pull(LIVE_PULL_ID, true))),
+    )
+    .await
+    .map_err(|_| anyhow!("sending the live pull blocked for {idle:?}"))?
+    .context("sending the live pull")?;
     loop {
         let msg = timeout(idle, socket.next())
             .await

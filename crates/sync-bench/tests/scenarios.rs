@@ -274,7 +274,13 @@ async fn every_0_4_scenario_completes_against_sync_worker() {
     assert!(metric(&push, "broadcasts_received") >= 1.0, "{push:?}");
 
     let pipelined = server
-        .run(&v04(&["push-pipelined", "--batch", "5", "--duration", "0.3"]))
+        .run(&v04(&[
+            "push-pipelined",
+            "--batch",
+            "5",
+            "--duration",
+            "0.3",
+        ]))
         .await
         .expect("push-pipelined over 0.4");
     assert!(metric(&pipelined, "acked_events") >= 5.0);
@@ -325,7 +331,13 @@ async fn every_0_4_scenario_completes_against_sync_worker() {
     assert!(metric(&pull, "events_per_sec") > 0.0);
 
     let conns = server
-        .run(&v04(&["connections", "--connections", "20", "--settle", "0.05"]))
+        .run(&v04(&[
+            "connections",
+            "--connections",
+            "20",
+            "--settle",
+            "0.05",
+        ]))
         .await
         .expect("connections over 0.4");
     assert_eq!(metric(&conns, "alive"), 20.0);

@@ -168,8 +168,14 @@ async fn import_is_all_or_nothing() {
             t
         }),
         ("a wrong first parent", line(2, 1)),
-        ("a seqNum not above its parent", format!("{}\n{}", line(3, 0), line(3, 3))),
-        ("a decreasing seqNum", format!("{}\n{}", line(3, 0), line(2, 3))),
+        (
+            "a seqNum not above its parent",
+            format!("{}\n{}", line(3, 0), line(3, 3)),
+        ),
+        (
+            "a decreasing seqNum",
+            format!("{}\n{}", line(3, 0), line(2, 3)),
+        ),
         (
             "a malformed line",
             format!("{}\n{{\"seqNum\":2", line(1, 0)),

@@ -51,7 +51,13 @@ pub async fn run(ctx: &Ctx, args: &PullArgs) -> anyhow::Result<Report> {
         .map(|p| RssSampler::start(p, Duration::from_millis(args.rss_interval_ms.max(1))))
         .transpose()?;
 
-    let replay = replay(reader, &ctx.wire(&store), args.events, ctx.opts.idle_timeout()).await;
+    let replay = replay(
+        reader,
+        &ctx.wire(&store),
+        args.events,
+        ctx.opts.idle_timeout(),
+    )
+    .await;
     let sampled = sampler.map(RssSampler::finish).transpose()?;
     let after = pid.map(read_memory).transpose()?;
     let replay = replay?;

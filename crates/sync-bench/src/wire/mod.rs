@@ -187,7 +187,9 @@ impl EventFactory {
 pub enum Incoming<'a> {
     /// A request finished successfully: a push was acknowledged (0.3.1 `PushAck`, 0.4
     /// `Exit` success), or a stream ended (0.4 `Exit` of a pull that is not live).
-    Done { request_id: Cow<'a, str> },
+    Done {
+        request_id: Cow<'a, str>,
+    },
     /// Events: a page of a pull or a broadcast.
     Events(Events<'a>),
     /// The server refused a request or the frame before (0.3.1 `Error`, 0.4 `Exit`

@@ -49,7 +49,12 @@ fn request(id: &str, tag: &str, store_id: &str, fields: &str) -> String {
 }
 
 /// A `SyncWsRpc.Push` of an encoded `batch` array.
-pub(super) fn push(request_id: &str, store_id: &str, backend_id: Option<&str>, batch: &str) -> String {
+pub(super) fn push(
+    request_id: &str,
+    store_id: &str,
+    backend_id: Option<&str>,
+    batch: &str,
+) -> String {
     let backend = match backend_id {
         Some(id) => format!(
             r#"{{"_tag":"Some","value":{}}}"#,
@@ -206,10 +211,16 @@ mod tests {
         )
         .unwrap();
         let text = ahead.fail_on_error().unwrap_err().to_string();
-        assert!(text.contains("ServerAheadError") && text.contains("p2"), "{text}");
+        assert!(
+            text.contains("ServerAheadError") && text.contains("p2"),
+            "{text}"
+        );
         let defect = parse(r#"{"_tag":"Defect","defect":"Invalid message"}"#).unwrap();
         assert!(defect.fail_on_error().is_err());
-        assert!(matches!(parse(r#"{"_tag":"Pong"}"#).unwrap(), Incoming::Pong));
+        assert!(matches!(
+            parse(r#"{"_tag":"Pong"}"#).unwrap(),
+            Incoming::Pong
+        ));
         assert!(parse(r#"{"_tag":"Chunk","requestId":"1","values":[]}"#).is_err());
     }
 

@@ -160,7 +160,10 @@ async fn stream_pull(
     // Stream up to the head as of now; later events reach this client as broadcasts.
     // The events to send are counted, not derived from the head: numbers may skip.
     let cursor = request.cursor.unwrap_or(0);
-    let Tail { head, events: total } = match log.tail(store, cursor).await {
+    let Tail {
+        head,
+        events: total,
+    } = match log.tail(store, cursor).await {
         Ok(tail) => tail,
         Err(error) => return chunks.send(fail(error)).await.map_err(|_| Closed),
     };

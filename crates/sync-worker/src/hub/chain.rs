@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn contiguous_and_empty_batches_pass() {
-        assert_eq!(validate_chain(&[event(0, 1), event(1, 2), event(2, 3)], 0), Ok(()));
+        assert_eq!(
+            validate_chain(&[event(0, 1), event(1, 2), event(2, 3)], 0),
+            Ok(())
+        );
         assert_eq!(validate_chain(&[event(7, 8)], 7), Ok(()));
         assert_eq!(validate_chain(&[], 7), Ok(()));
     }
@@ -114,6 +117,9 @@ mod tests {
         // The second event does not name the first as its parent.
         assert_eq!(broken_at(&[event(0, 1), event(2, 3)], 0), Some(1));
         assert_eq!(broken_at(&[event(0, 10), event(9, 11)], 0), Some(1));
-        assert_eq!(broken_at(&[event(0, 1), event(1, 2), event(0, 3)], 0), Some(2));
+        assert_eq!(
+            broken_at(&[event(0, 1), event(1, 2), event(0, 3)], 0),
+            Some(2)
+        );
     }
 }

@@ -49,8 +49,14 @@ pub async fn gaps_append_read_and_count(backend: &Backend) {
     let log = &*backend.log;
     let s = store("gaps");
     assert_eq!(tail(log, &s, 0).await, Tail { head: 0, events: 0 });
-    append(log, gapped(&s, 0, &[100])).await.expect("seqNum 100 on an empty store");
-    assert_eq!(log.head(&s).await.expect("head"), 100, "the head is the last seqNum");
+    append(log, gapped(&s, 0, &[100]))
+        .await
+        .expect("seqNum 100 on an empty store");
+    assert_eq!(
+        log.head(&s).await.expect("head"),
+        100,
+        "the head is the last seqNum"
+    );
     append(log, gapped(&s, 100, &[101, 105, 106]))
         .await
         .expect("gaps inside a batch");
@@ -62,7 +68,15 @@ pub async fn gaps_append_read_and_count(backend: &Backend) {
     assert_eq!(seqs_after(log, &s, 100, 2).await, [101, 105]);
     assert_eq!(seqs_after(log, &s, 102, 10).await, [105, 106]);
     assert!(seqs_after(log, &s, 106, 10).await.is_empty());
-    for (after, events) in [(0, 4), (1, 4), (99, 4), (100, 3), (101, 2), (103, 2), (105, 1)] {
+    for (after, events) in [
+        (0, 4),
+        (1, 4),
+        (99, 4),
+        (100, 3),
+        (101, 2),
+        (103, 2),
+        (105, 1),
+    ] {
         assert_eq!(
             tail(log, &s, after).await,
             Tail { head: 106, events },
@@ -70,11 +84,19 @@ pub async fn gaps_append_read_and_count(backend: &Backend) {
         );
     }
     for after in [106, 107, u64::MAX] {
-        assert_eq!(tail(log, &s, after).await, Tail { head: 106, events: 0 });
+        assert_eq!(
+            tail(log, &s, after).await,
+            Tail {
+                head: 106,
+                events: 0
+            }
+        );
     }
     // A store without gaps counts the same way.
     let dense = store("dense");
-    append(log, gapped(&dense, 0, &[1, 2, 3, 4, 5])).await.expect("dense");
+    append(log, gapped(&dense, 0, &[1, 2, 3, 4, 5]))
+        .await
+        .expect("dense");
     assert_eq!(tail(log, &dense, 2).await, Tail { head: 5, events: 3 });
     assert_eq!(tail(log, &s, 0).await.events, 4, "stores are counted apart");
 }
@@ -86,7 +108,9 @@ pub async fn pages_and_remaining_across_gaps(backend: &Backend) {
     let seqs: Vec<u64> = (0..1000u64).map(|i| 1 + i + (i / 10) * 1000).collect();
     let mut parent = 0;
     for chunk in seqs.chunks(100) {
-        append(log, gapped(&s, parent, chunk)).await.expect("append");
+        append(log, gapped(&s, parent, chunk))
+            .await
+            .expect("append");
         parent = *chunk.last().expect("non-empty");
     }
     let head = parent;
@@ -131,7 +155,10 @@ pub async fn gaps_conflict_on_the_same_parent(backend: &Backend) {
             "round {round}: {a:?} {b:?}"
         );
         let loser = if a.is_ok() { b } else { a };
-        assert!(matches!(loser, Err(StorageError::Conflict { .. })), "round {round}");
+        assert!(
+            matches!(loser, Err(StorageError::Conflict { .. })),
+            "round {round}"
+        );
     }
     // Whoever won, the log is one chain: each parent is the event before.
     let chain = all_events(log, &s).await;
@@ -161,6 +188,9 @@ pub async fn non_increasing_chains_are_refused(backend: &Backend) {
     let mut events = zero.events.to_vec();
     events[0].seq_num = 0;
     zero.events = events.into();
-    assert!(matches!(append(log, zero).await, Err(StorageError::Corrupt(_))));
+    assert!(matches!(
+        append(log, zero).await,
+        Err(StorageError::Corrupt(_))
+    ));
     assert_eq!(tail(log, &s, 0).await, Tail { head: 0, events: 0 });
 }

@@ -8,17 +8,22 @@ use sqlx::ConnectOptions;
 use sqlx::Connection as _;
 use sync_worker::storage::{EventLog, Tail};
 
-use crate::conformance::{assert_contiguous, all_events, store};
+use crate::conformance::{all_events, assert_contiguous, store};
 use crate::gaps::gapped;
 use crate::harness::{append, ScratchDb};
 
 /// The migrations of `migrations/<dir>` numbered 0001 and 0002 only, in a temporary folder.
 fn old_migrations(dir: &str) -> (tempfile::TempDir, PathBuf) {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations").join(dir);
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../migrations")
+        .join(dir);
     let copy = tempfile::tempdir().expect("temp dir");
     for entry in std::fs::read_dir(&source).expect("migrations folder") {
         let path = entry.expect("entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.starts_with("0001_") || name.starts_with("0002_") {
             std::fs::copy(&path, copy.path().join(name)).expect("copy migration");
         }
@@ -81,9 +86,20 @@ async fn sqlite_log_of_the_old_schema_upgrades_and_keeps_its_rows() {
     let events = log.read_range(&s, 0, 10).await.expect("read");
     assert_eq!(events[0].args.as_ref().map(|a| a.get()), Some("{\"n\":1}"));
     assert_eq!(events[2].pushed_by, "user-1");
-    assert_eq!(log.backend_id(&s).await.expect("backend id"), "old-backend-id");
-    append(&*log, gapped(&s, 3, &[10, 12])).await.expect("gaps after the upgrade");
-    assert_eq!(log.tail(&s, 0).await.expect("tail"), Tail { head: 12, events: 5 });
+    assert_eq!(
+        log.backend_id(&s).await.expect("backend id"),
+        "old-backend-id"
+    );
+    append(&*log, gapped(&s, 3, &[10, 12]))
+        .await
+        .expect("gaps after the upgrade");
+    assert_eq!(
+        log.tail(&s, 0).await.expect("tail"),
+        Tail {
+            head: 12,
+            events: 5
+        }
+    );
     log.close().await;
 
     // Same layout as before (the primary key is the table), plus the index of gaps.
@@ -92,12 +108,16 @@ async fn sqlite_log_of_the_old_schema_upgrades_and_keeps_its_rows() {
         .connect()
         .await
         .expect("connect");
-    let table: String =
-        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'")
-            .fetch_one(&mut conn)
-            .await
-            .expect("table");
-    assert!(table.contains("STRICT") && table.contains("WITHOUT ROWID"), "{table}");
+    let table: String = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("table");
+    assert!(
+        table.contains("STRICT") && table.contains("WITHOUT ROWID"),
+        "{table}"
+    );
     assert!(table.contains("parent_seq_num < seq_num"), "{table}");
     let indexes: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' \
@@ -115,7 +135,9 @@ async fn postgres_log_of_the_old_schema_upgrades_and_keeps_its_rows() {
     let scratch = ScratchDb::create().await;
     let (_old, old_dir) = old_migrations("sync-postgres");
     {
-        let mut conn = sqlx::PgConnection::connect(&scratch.url).await.expect("connect");
+        let mut conn = sqlx::PgConnection::connect(&scratch.url)
+            .await
+            .expect("connect");
         sqlx::migrate::Migrator::new(old_dir.as_path())
             .await
             .expect("old migrations")
@@ -139,13 +161,22 @@ async fn postgres_log_of_the_old_schema_upgrades_and_keeps_its_rows() {
             .expect("head");
         conn.close().await.ok();
     }
-    let log: std::sync::Arc<dyn EventLog> = sync_worker::storage::open(&scratch.url, &Default::default())
-        .await
-        .expect("open and upgrade");
+    let log: std::sync::Arc<dyn EventLog> =
+        sync_worker::storage::open(&scratch.url, &Default::default())
+            .await
+            .expect("open and upgrade");
     let s = store("old");
     assert_contiguous(&all_events(&*log, &s).await, 3);
-    append(&*log, gapped(&s, 3, &[10, 12])).await.expect("gaps after the upgrade");
-    assert_eq!(log.tail(&s, 2).await.expect("tail"), Tail { head: 12, events: 3 });
+    append(&*log, gapped(&s, 3, &[10, 12]))
+        .await
+        .expect("gaps after the upgrade");
+    assert_eq!(
+        log.tail(&s, 2).await.expect("tail"),
+        Tail {
+            head: 12,
+            events: 3
+        }
+    );
     log.close().await;
     scratch.drop_now().await;
 }

@@ -179,7 +179,8 @@ async fn gaps_reach_every_node_and_the_head_is_the_last_seq_num() {
     assert!(crate::helpers::all_seqs(&b.pull("p0", None).await).is_empty());
 
     a.push_acked("a1", crate::gaps::gapped(0, &[100])).await;
-    a.push_acked("a2", crate::gaps::gapped(100, &[105, 300])).await;
+    a.push_acked("a2", crate::gaps::gapped(100, &[105, 300]))
+        .await;
     for expected in [&[100][..], &[105, 300]] {
         let got = tokio::time::timeout(WAIT, next_broadcast(&mut b)).await;
         assert_eq!(got.expect("broadcast in time"), expected);

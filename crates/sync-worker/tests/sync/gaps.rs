@@ -69,9 +69,9 @@ async fn v0_3_broken_and_non_increasing_chains_are_refused() {
     let mut client = server.client("broken-03").await;
     client.push_acked("ok", gapped(0, &[5])).await;
     let batches = [
-        gapped(5, &[5]),      // equal to its parent
-        gapped(5, &[9, 7]),   // decreasing
-        gapped(5, &[6, 6]),   // repeated
+        gapped(5, &[5]),    // equal to its parent
+        gapped(5, &[9, 7]), // decreasing
+        gapped(5, &[6, 6]), // repeated
         {
             let mut broken = gapped(5, &[6, 8]);
             broken[1]["parentSeqNum"] = json!(7); // not the previous event
@@ -82,9 +82,16 @@ async fn v0_3_broken_and_non_increasing_chains_are_refused() {
         let rid = format!("b{i}");
         client.push(&rid, batch).await;
         let err = client.push_outcome(&rid).await.unwrap_err();
-        assert!(err.starts_with("Invalid event sequence: event "), "{i}: {err}");
+        assert!(
+            err.starts_with("Invalid event sequence: event "),
+            "{i}: {err}"
+        );
     }
-    assert_eq!(server.stored("broken-03").await.len(), 1, "nothing more stored");
+    assert_eq!(
+        server.stored("broken-03").await.len(),
+        1,
+        "nothing more stored"
+    );
     server.stop().await;
 }
 
@@ -95,7 +102,9 @@ async fn v0_3_pull_counts_remaining_across_gaps() {
     let seqs_sent = sparse_seqs();
     let mut parent = 0;
     for (i, part) in seqs_sent.chunks(50).enumerate() {
-        client.push_acked(&format!("s{i}"), gapped(parent, part)).await;
+        client
+            .push_acked(&format!("s{i}"), gapped(parent, part))
+            .await;
         parent = *part.last().unwrap();
     }
     let mut reader = server.client("sparse-03").await;
@@ -127,7 +136,10 @@ async fn v0_4_pushes_with_gaps_are_accepted_and_pulled_back() {
     assert_eq!(exit, json!({"_tag": "Success", "value": {}}));
     let chunk = recv_for(&mut live, "L").await;
     assert_eq!(page_seqs(&chunk["values"][0]), [100]);
-    assert_eq!(chunk["values"][0]["batch"][0]["eventEncoded"]["parentSeqNum"], 0);
+    assert_eq!(
+        chunk["values"][0]["batch"][0]["eventEncoded"]["parentSeqNum"],
+        0
+    );
 
     let (pages, exit) = pull_all(&mut c, "2", None).await;
     assert_eq!(pages.len(), 1);
@@ -166,7 +178,10 @@ async fn v0_4_broken_and_non_increasing_chains_are_unknown_errors() {
         let error = failure(&exit);
         assert_eq!(error["_tag"], "UnknownError", "{exit}");
         let message = error["cause"]["message"].as_str().unwrap();
-        assert!(message.starts_with("Invalid event sequence: event "), "{message}");
+        assert!(
+            message.starts_with("Invalid event sequence: event "),
+            "{message}"
+        );
     }
     assert_eq!(server.stored("broken-04").await.len(), 1);
     server.stop().await;

@@ -203,7 +203,11 @@ async fn http_pulls_count_remaining_across_gaps() {
         let batch = crate::gaps::gapped(parent, part);
         let body = json!({"storeId": "s", "batch": batch, "backendId": {"_tag": "None"}});
         let (_, answer) = post(&u, request(&format!("p{i}"), "SyncHttpRpc.Push", body)).await;
-        assert_eq!(answer[0]["exit"], json!({"_tag": "Success", "value": {}}), "{answer}");
+        assert_eq!(
+            answer[0]["exit"],
+            json!({"_tag": "Success", "value": {}}),
+            "{answer}"
+        );
         parent = *part.last().unwrap();
     }
     let (_, body) = post(&u, pull("all", None)).await;
@@ -213,7 +217,10 @@ async fn http_pulls_count_remaining_across_gaps() {
         frames[0]["values"][0]["pageInfo"],
         json!({"_tag": "MoreKnown", "remaining": 51})
     );
-    assert_eq!(frames[1]["values"][0]["pageInfo"], json!({"_tag": "NoMore"}));
+    assert_eq!(
+        frames[1]["values"][0]["pageInfo"],
+        json!({"_tag": "NoMore"})
+    );
     let pulled: Vec<u64> = frames[..2]
         .iter()
         .flat_map(|f| crate::v0_4::page_seqs(&f["values"][0]))

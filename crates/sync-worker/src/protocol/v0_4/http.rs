@@ -136,7 +136,10 @@ async fn pull(
         None => 0,
     };
     // Counted, not derived from the head: numbers may skip.
-    let Tail { head, events: total } = match log.tail(store, after).await {
+    let Tail {
+        head,
+        events: total,
+    } = match log.tail(store, after).await {
         Ok(tail) => tail,
         Err(error) => return failed(error),
     };

@@ -198,7 +198,10 @@ mod tests {
     #[test]
     fn chain_rules() {
         assert!(check_chain(&[event(0, 1), event(1, 2)]).is_ok());
-        assert!(check_chain(&[event(0, 100), event(100, 102)]).is_ok(), "gaps are legal");
+        assert!(
+            check_chain(&[event(0, 100), event(100, 102)]).is_ok(),
+            "gaps are legal"
+        );
         assert!(check_chain(&[]).is_err());
         assert!(check_chain(&[event(3, 3)]).is_err());
         assert!(check_chain(&[event(3, 2)]).is_err());
