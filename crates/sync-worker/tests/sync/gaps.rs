@@ -213,3 +213,30 @@ async fn v0_4_pull_counts_remaining_across_gaps() {
     assert_eq!(all, seqs_sent);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn events_api_pages_across_gaps() {
+    let server = TestServer::spawn(&[]).await;
+    let mut client = server.client("gaps-api").await;
+    client.push_acked("g", gapped(0, &[100, 150, 151])).await;
+    let page = |query: &'static str| crate::tokens::events_api(&server, "gaps-api", query, None);
+    let (status, body) = page("?after=0&limit=2").await;
+    assert_eq!(status, 200, "{body}");
+    let seqs_of = |body: &Value| -> Vec<u64> {
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seqNum"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(seqs_of(&body), [100, 150]);
+    assert_eq!(body["head"], 151);
+    let (_, body) = page("?after=150&limit=2").await;
+    assert_eq!(seqs_of(&body), [151]);
+    let (_, body) = page("?after=120").await;
+    assert_eq!(seqs_of(&body), [150, 151]);
+    let (_, body) = page("?after=151").await;
+    assert_eq!(seqs_of(&body), Vec::<u64>::new());
+    server.stop().await;
+}
