@@ -100,14 +100,16 @@ pub(crate) enum Sent {
 impl Sent {
     pub(crate) fn of(out: &Outbound) -> Self {
         match out {
-            Outbound::Reply(Reply::Push {
-                outcome: PushOutcome::Committed,
-                received,
-                ..
-            }) => Self::Ack {
-                received: *received,
+            Outbound::Reply(reply) => match reply.as_ref() {
+                Reply::Push {
+                    outcome: PushOutcome::Committed,
+                    received,
+                    ..
+                } => Self::Ack {
+                    received: *received,
+                },
+                _ => Self::Other,
             },
-            Outbound::Reply(_) => Self::Other,
             Outbound::Broadcast(committed) => Self::Broadcast {
                 events: committed.last_seq.saturating_sub(committed.first_seq) + 1,
             },

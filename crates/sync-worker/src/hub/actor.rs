@@ -317,11 +317,11 @@ impl StoreActor {
                 PushOutcome::Committed => metrics().pushes_acked.increment(1),
                 rejected => metrics::push_rejected(rejected.metric_reason()),
             }
-            conn.offer(Outbound::Reply(Reply::Push {
+            conn.offer(Outbound::Reply(Box::new(Reply::Push {
                 request_id: request_id.clone(),
                 outcome,
                 received,
-            }));
+            })));
         };
         match outcome {
             Outcome::Ack => push_reply(PushOutcome::Committed),
@@ -330,10 +330,10 @@ impl StoreActor {
                 if let Err(error) = &result {
                     tracing::error!(store = %self.shared.store, %error, "admin reset failed");
                 }
-                conn.offer(Outbound::Reply(Reply::Reset {
+                conn.offer(Outbound::Reply(Box::new(Reply::Reset {
                     request_id: request_id.clone(),
                     done: result.is_ok(),
-                }));
+                })));
             }
             Outcome::Appended {
                 result: Ok(()),
