@@ -116,8 +116,10 @@ impl PasswordHasher {
         let mut job_metrics = crate::metrics::Argon2Job::queued();
         let job: Job = Box::new(move |argon2| {
             job_metrics.started();
-            let _ = done.send(span.in_scope(|| job(argon2)));
+            let answer = span.in_scope(|| job(argon2));
+            // Counted done before the caller can see the answer (and a scrape after it).
             drop(job_metrics);
+            let _ = done.send(answer);
         });
         self.inner.queued.fetch_add(1, Ordering::Relaxed);
         if self.inner.jobs.send(job).is_err() {
