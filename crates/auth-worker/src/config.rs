@@ -36,6 +36,8 @@ pub mod keys {
     pub const MAX_MEMBERS_PER_INSTANCE: &str = "AUTH_MAX_MEMBERS_PER_INSTANCE";
     /// PostgreSQL connections of this node (ignored on SQLite).
     pub const DB_POOL_SIZE: &str = "AUTH_DB_POOL_SIZE";
+    /// How long a query waits for a PostgreSQL connection (ignored on SQLite).
+    pub const DB_ACQUIRE_TIMEOUT_SECONDS: &str = "AUTH_DB_ACQUIRE_TIMEOUT_SECONDS";
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/auth.db";
@@ -212,7 +214,10 @@ impl AuthConfig {
         Ok(Self {
             postgres: PgOptions {
                 max_connections: pool_size.get(),
-                ..PgOptions::default()
+                acquire_timeout: vars.seconds(
+                    keys::DB_ACQUIRE_TIMEOUT_SECONDS,
+                    PgOptions::default().acquire_timeout,
+                )?,
             },
             database_url: vars
                 .get_or(env::DATABASE_URL, DEFAULT_DATABASE_URL)
