@@ -38,7 +38,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
     let mut urls = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
         let token = ctx.connector.tokens().token(i + 1, &store)?;
-        urls.push(ctx.connector.url_for(&store, token.as_deref()));
+        urls.push(ctx.connector.receiver_url_for(i, &store, token.as_deref()));
     }
     let connect_started = Instant::now();
     let receivers = ctx
@@ -54,14 +54,18 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
     let (final_head_tx, final_head_rx) = watch::channel::<Option<u64>>(None);
     let warmup_ns = ctx.clock.now_ns() + nanos(secs(args.warmup));
     let mut tasks = Vec::with_capacity(receivers.len());
-    for (socket, _) in receivers {
-        tasks.push(tokio::spawn(receive(
-            socket,
-            final_head_rx.clone(),
-            ctx.clock,
-            warmup_ns,
-            ctx.opts.idle_timeout(),
-        )));
+    for (i, (socket, _)) in receivers.into_iter().enumerate() {
+        let node = ctx.connector.receiver_node(i);
+        tasks.push((
+            node,
+            tokio::spawn(receive(
+                socket,
+                final_head_rx.clone(),
+                ctx.clock,
+                warmup_ns,
+                ctx.opts.idle_timeout(),
+            )),
+        ));
     }
 
     let plan = WriterPlan {
@@ -86,14 +90,19 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
     let writer = writer.context("fanout writer")?;
 
     let mut latency = LatencyHistogram::new();
+    // Per receiver node, when receivers are spread over several (`--receiver-url`).
+    let nodes = ctx.connector.receiver_bases();
+    let mut per_node: Vec<LatencyHistogram> =
+        nodes.iter().map(|_| LatencyHistogram::new()).collect();
     let mut delivered = 0u64;
     let mut failed = 0usize;
     let mut first_error = None;
-    for t in tasks {
+    for (node, t) in tasks {
         match t.await.context("receiver task panicked")? {
             Ok(r) => {
                 for ns in r.latency_ns {
                     latency.record_ns(ns);
+                    per_node[node].record_ns(ns);
                 }
                 delivered += r.events;
             }
@@ -115,6 +124,17 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
         .param("warmup_s", args.warmup);
     let summary = latency.summary();
     add_latency(&mut report, "receive", "push-to-receive", &summary);
+    if nodes.len() > 1 || ctx.opts.receiver_url.is_some() {
+        for (n, (base, histogram)) in nodes.iter().zip(&per_node).enumerate() {
+            report.param(&format!("receiver_node{n}"), base);
+            add_latency(
+                &mut report,
+                &format!("receive_node{n}"),
+                &format!("push-to-receive, receivers on node {n}"),
+                &histogram.summary(),
+            );
+        }
+    }
     report
         .metric(
             "receive_samples",
