@@ -149,7 +149,7 @@ if [[ -n "${PG_URL:-}" ]]; then
     stop_nodes
     pg_drop_databases
   }
-  run_pg pg-push 1 push --batch "$PUSH_BATCH" --duration "$DURATION"
+  run_pg pg-push 1 --label pg-push push --batch "$PUSH_BATCH" --duration "$DURATION"
   run_pg pg-clients 1 --label pg-clients clients --stores "$CLIENTS_S" --readers "$CLIENTS_R" --duration "$DURATION"
   run_pg pg-pull 1 --label pg-pull pull --events "$PULL_N"
   if wanted pg-clients-2nodes; then
@@ -214,7 +214,7 @@ fi
   echo "- commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -sr)"
   echo "- load average at the end: $(load_line)"
-  echo "- server: sync-worker release, SQLite (fresh file per scenario), REQUIRE_AUTH=true; load generator on the same machine"
+  echo "- server: sync-worker $BENCH_PROFILE, SQLite (fresh file per scenario)${PG_URL:+; pg-* rows: PostgreSQL (fresh database per row)}, REQUIRE_AUTH=true; load generator on the same machine"
   echo
   jsons=()
   for name in push push-pipelined stores stores-pipelined clients clients-unpaced fanout fanout-pinned pull connections connections-1k-buffers \
