@@ -298,6 +298,26 @@ mod tests {
     }
 
     #[test]
+    fn the_postgres_acquire_timeout_is_configurable_in_whole_seconds() {
+        let vars = Vars::from_pairs([(keys::DB_ACQUIRE_TIMEOUT_SECONDS, "2")]);
+        assert_eq!(
+            AuthConfig::from_vars(&vars)
+                .unwrap()
+                .postgres
+                .acquire_timeout,
+            Duration::from_secs(2)
+        );
+        for value in ["0", "1.5", "soon"] {
+            let vars = Vars::from_pairs([(keys::DB_ACQUIRE_TIMEOUT_SECONDS, value)]);
+            let err = AuthConfig::from_vars(&vars).unwrap_err();
+            assert!(
+                err.to_string().contains(keys::DB_ACQUIRE_TIMEOUT_SECONDS),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn the_instance_cap_is_bounded_by_the_token_size() {
         let ok = Vars::from_pairs([(keys::MAX_INSTANCES_PER_USER, "110")]);
         assert_eq!(

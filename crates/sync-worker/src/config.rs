@@ -418,6 +418,7 @@ mod tests {
             ("DB_GROUP_MAX_EVENTS", "-1"),
             ("DB_BUSY_TIMEOUT_SECONDS", "0"),
             ("DB_POOL_SIZE", "0"),
+            ("DB_ACQUIRE_TIMEOUT_SECONDS", "0"),
             ("PULL_READ_WINDOW", "99"),
         ] {
             let err = SyncConfig::from_vars(&Vars::from_pairs([(key, value)])).unwrap_err();
