@@ -108,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth_routes)
         .merge(metrics)
         .route("/health", get(routes::health))
+        .route("/ready", get(routes::ready))
         // Service-to-service, outside the per-IP limit: a few sync nodes long-poll it.
         .route(CHANGE_FEED_PATH, get(routes::changes))
         .fallback(routes::not_found)

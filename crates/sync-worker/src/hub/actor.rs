@@ -358,6 +358,10 @@ impl StoreActor {
                         tracing::warn!(store = %self.shared.store, head, parent, "append conflict");
                         PushOutcome::WrongParent { head, parent }
                     }
+                    error @ StorageError::CommitUnknown(_) => {
+                        tracing::error!(store = %self.shared.store, %error, "append outcome unknown");
+                        PushOutcome::StorageFailure(StorageFailure::Unknown)
+                    }
                     error => {
                         metrics::storage_error("append");
                         tracing::error!(store = %self.shared.store, %error, "append failed");
