@@ -23,18 +23,24 @@ git --git-dir "$mirror" rev-parse --verify --quiet "$tag^{commit}" >/dev/null ||
     { echo "run.sh: $mirror has no tag $tag" >&2; exit 2; }
 
 echo "==> exporting tests/sync-provider at $tag into $work"
-rm -rf "$work"
+# A previous run's node_modules is kept when it was installed from the same lockfile.
+find "$work" -mindepth 1 -maxdepth 1 ! -name node_modules ! -name .installed-lock.json -exec rm -rf {} + 2>/dev/null || true
 mkdir -p "$work"
-git --git-dir "$mirror" archive "$tag" tests/sync-provider | tar -x -C "$work" --strip-components=2
+git --git-dir "$mirror" archive "$tag:tests/sync-provider" | tar -x -C "$work"
 # Our package manifest (npm packages at 0.4.0 instead of the monorepo's workspace links),
-# registry, Node 20 setup and vitest configuration; the upstream test file is untouched.
-cp "$here/package.json" "$here/package-lock.json" "$work/"
+# registry, Node 20 setup, TypeScript and vitest configuration; the upstream test file is untouched.
+cp "$here/package.json" "$here/package-lock.json" "$here/tsconfig.json" "$work/"
 cp "$here/registry.ts" "$work/src/providers/registry.ts"
 cp "$here/setup.ts" "$work/sync-worker-setup.ts"
 cp "$here/vitest.config.ts" "$work/vitest.config.ts"
 
-echo "==> npm ci (the suite's dependencies, from npm)"
-(cd "$work" && npm ci --legacy-peer-deps --no-audit --no-fund --loglevel=error)
+if [ -d "$work/node_modules" ] && cmp -s "$here/package-lock.json" "$work/.installed-lock.json"; then
+    echo "==> node_modules already installed from this lockfile"
+else
+    echo "==> npm ci (the suite's dependencies, from npm)"
+    (cd "$work" && npm ci --legacy-peer-deps --no-audit --no-fund --loglevel=error)
+    cp "$here/package-lock.json" "$work/.installed-lock.json"
+fi
 
 server_pid=""
 cleanup() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi; }
