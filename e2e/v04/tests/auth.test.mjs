@@ -1,5 +1,6 @@
 // REQUIRE_AUTH=true with 0.4 clients: a refused token never syncs. The server answers the
-// upgrade (ws) or every POST (http) with 401 and nothing it sends reaches the store; the
+// upgrade (ws) or every POST (http) with 401 (bad token) or 403 (a valid token of a
+// user who is not a member of the store) and nothing it sends reaches the store; the
 // client keeps retrying and shows the app no error. Valid clients sync meanwhile.
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
@@ -48,6 +49,8 @@ test(
     const user = await signUp(services.auth.url, 'v04-auth')
     const storeId = user.instanceId
     const foreign = await mintForeignToken(user)
+    // A valid JWT of another account, which is not a member of this store (workspace).
+    const stranger = await signUp(services.auth.url, 'v04-stranger')
 
     // What the refused clients present is refused at the door, with the documented codes.
     for (const [token, code] of [
@@ -58,6 +61,9 @@ test(
       assert.equal(answer.status, 401)
       assert.equal(JSON.parse(answer.body).code, code)
     }
+    const notMember = await tryUpgrade(services.sync.url, storeId, payloadOf(user, stranger.accessToken))
+    assert.equal(notMember.status, 403)
+    assert.equal(JSON.parse(notMember.body).code, 'STORE_FORBIDDEN')
     assert.equal((await tryUpgrade(services.sync.url, storeId, payloadOf(user))).status, 101, 'the JWT from /signup is let in')
 
     // One after the other: five client processes booting at once can take long on a busy machine.
@@ -66,7 +72,8 @@ test(
     const legacyWs = await open('LegacyWs', { storeId, syncPayload: payloadOf(user, INSECURE_DEV_TOKEN), ...v04('ws') })
     const foreignWs = await open('ForeignWs', { storeId, syncPayload: payloadOf(user, foreign), ...v04('ws') })
     const foreignHttp = await open('ForeignHttp', { storeId, syncPayload: payloadOf(user, foreign), ...v04('http') })
-    const refused = [legacyWs, foreignWs, foreignHttp]
+    const strangerWs = await open('StrangerWs', { storeId, syncPayload: payloadOf(user, stranger.accessToken), ...v04('ws') })
+    const refused = [legacyWs, foreignWs, foreignHttp, strangerWs]
     for (const client of refused) await client.create(`${client.name.toLowerCase()}-1`, 'must stay local')
 
     const watchStart = Date.now()
@@ -97,6 +104,6 @@ test(
     }
 
     const stored = expectServerChain(services.storedEvents(storeId), { count: validIds.length, userId: user.userId })
-    assert.ok(stored.every((e) => !/legacyws-1|foreignws-1|foreignhttp-1/.test(e.args)), 'nothing from the refused clients was stored')
+    assert.ok(stored.every((e) => !/legacyws-1|foreignws-1|foreignhttp-1|strangerws-1/.test(e.args)), 'nothing from the refused clients was stored')
   }),
 )
