@@ -209,8 +209,6 @@ export async function startServices({ label, requireAuth = false, extraEnv = {},
     syncDbPath,
     /** The scratch PostgreSQL database (`{ name, url }`) with `postgres: true`, else null. */
     database,
-    /** What LiveStore's makeCfSync gets: it appends `/websocket?storeId=...&payload=...`. */
-    syncWsUrl: `ws://127.0.0.1:${sync.port}`,
     /** The events the sync nodes stored for `storeId` (SQLite file or PostgreSQL). */
     storedEvents: (storeId) => (database ? postgresEvents(database.url, storeId) : sqliteEvents(syncDbPath, storeId)),
     stop: async () => {
