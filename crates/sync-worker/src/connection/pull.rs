@@ -76,6 +76,15 @@ pub(crate) struct PullChunk {
     pub epoch: u64,
     /// On the last chunk of a live pull: its request id, now subscribed.
     pub subscribe: Option<String>,
+    /// On a last page that more pages could follow (not a failure, not a stream's
+    /// final frame): how to continue the pull from its head.
+    pub resume: Option<Resume>,
+}
+
+/// How to continue a pull past its head (see [`crate::hub::pull_state`]).
+pub(crate) struct Resume {
+    pub request_id: String,
+    pub live: bool,
 }
 
 /// How a connection's pulls are cut up.
@@ -134,6 +143,7 @@ async fn stream_pull(
             head: 0,
             epoch,
             subscribe: None,
+            resume: None,
         }
     };
     let backend_id = if encoder.wants_backend_id() {
@@ -152,6 +162,7 @@ async fn stream_pull(
                 head: 0,
                 epoch,
                 subscribe: None,
+                resume: None,
             };
             return chunks.send(refusal).await.map_err(|_| Closed);
         }
@@ -210,6 +221,7 @@ async fn stream_pull(
                     head,
                     epoch,
                     subscribe: None,
+                    resume: None,
                 };
                 return chunks.send(end).await.map_err(|_| Closed);
             }
@@ -308,6 +320,10 @@ async fn send_chunk(
             head,
             epoch,
             subscribe: (last && request.live).then(|| request.request_id.clone()),
+            resume: last.then(|| Resume {
+                request_id: request.request_id.clone(),
+                live: request.live,
+            }),
         })
         .await
         .map_err(|_| Closed)

@@ -8,6 +8,7 @@ mod feed;
 mod health;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod malformed;
 mod push_rules;
 mod revocation;
