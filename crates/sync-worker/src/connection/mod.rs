@@ -244,7 +244,10 @@ impl<P: Wire> Connection<P> {
                     if let Some(request_id) = chunk.subscribe {
                         self.wire.on_subscribed(request_id);
                     }
-                    if self.write(&mut sink, Message::Text(chunk.frame)).await.is_err() {
+                    // An empty frame: a resumed pull that found nothing to add.
+                    if !chunk.frame.is_empty()
+                        && self.write(&mut sink, Message::Text(chunk.frame)).await.is_err()
+                    {
                         break self.write_failed();
                     }
                 }
@@ -333,6 +336,7 @@ impl<P: Wire> Connection<P> {
             cursor: Some(chunk.head),
             cursor_backend: None,
             live: resume.live,
+            resumed: true,
         };
         tracing::debug!(
             head = chunk.head,

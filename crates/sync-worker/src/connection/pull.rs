@@ -64,6 +64,10 @@ pub(crate) struct PullRequest {
     /// Keep the pull open after its pages (0.4 live pull): the connection then sends
     /// it every broadcast.
     pub live: bool,
+    /// The continuation of a pull that held broadcasts back (see
+    /// [`crate::hub::pull_state`]): with nothing past its cursor it writes nothing,
+    /// since an empty last page would make the 0.3.1 client replay what it stashed.
+    pub resumed: bool,
 }
 
 /// One encoded response of a pull.
@@ -173,6 +177,20 @@ async fn stream_pull(
         Ok(head) => head,
         Err(error) => return chunks.send(fail(error)).await.map_err(|_| Closed),
     };
+    if request.resumed && head <= request.cursor.unwrap_or(0) {
+        let nothing = PullChunk {
+            frame: Utf8Bytes::default(),
+            last: true,
+            head: request.cursor.unwrap_or(0),
+            epoch,
+            subscribe: None,
+            resume: Some(Resume {
+                request_id: request.request_id.clone(),
+                live: request.live,
+            }),
+        };
+        return chunks.send(nothing).await.map_err(|_| Closed);
+    }
     let read_window = |after: u64| async move {
         let want = usize::try_from(head.saturating_sub(after))
             .unwrap_or(usize::MAX)

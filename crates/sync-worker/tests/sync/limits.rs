@@ -289,16 +289,32 @@ async fn a_long_pull_is_resumed_instead_of_kicked_for_the_broadcasts_it_holds_ba
             .push_acked(&format!("live{i}"), vec![big_event(total + i, 10)])
             .await;
     }
-    let mut seen = Vec::new();
-    while seen.last() != Some(&(total + extra)) {
-        match reader.next().await {
-            Ok(m) if m["_tag"] == "WSMessage.PullRes" => seen.extend(seqs(&m)),
+    // What the 0.3.1 client hands on (ws-impl.ts, pull): push-context pages before the
+    // first pull page are stashed and merged into the pull's last page.
+    let (mut delivered, mut stash, mut pulled) = (Vec::new(), Vec::new(), false);
+    while delivered.last() != Some(&(total + extra)) {
+        let m = match reader.next().await {
+            Ok(m) if m["_tag"] == "WSMessage.PullRes" => m,
             Ok(m) => panic!("unexpected {m}"),
-            Err(end) => panic!("reader closed after {} events: {end:?}", seen.len()),
+            Err(end) => panic!("reader closed after {} events: {end:?}", delivered.len()),
+        };
+        let mut batch = seqs(&m);
+        if m["requestId"]["context"] == "pull" {
+            assert_eq!(m["requestId"]["requestId"], "long");
+            pulled = true;
+            if !stash.is_empty() && m["remaining"] == 0 {
+                let head = batch.last().copied().unwrap_or(0);
+                batch.extend(stash.iter().filter(|&&s| s > head));
+            }
+            delivered.extend(batch);
+        } else if pulled {
+            delivered.extend(batch);
+        } else {
+            stash.extend(batch);
         }
     }
     let expected: Vec<u64> = (1..=total + extra).collect();
-    assert_eq!(seen, expected, "every event once, in order");
+    assert_eq!(delivered, expected, "every event once, in order");
     // Still connected, and live.
     writer
         .push_acked("last", vec![big_event(total + extra + 1, 10)])
