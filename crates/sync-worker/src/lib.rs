@@ -146,6 +146,13 @@ pub async fn run(
             "REQUIRE_AUTH is off: connections without a valid token act as the dev user"
         );
     }
+    if let Some(dir) = config.static_dir.as_ref().filter(|dir| !dir.is_dir()) {
+        tracing::warn!(
+            "STATIC_DIR {} does not exist (yet): its files are served once it does; \
+             until then `/` answers the service description",
+            dir.display()
+        );
+    }
     let log = storage::open(&config.database_url, &config.storage).await?;
     let grace = config.limits.shutdown_grace;
     let state = AppState::new(config, log.clone());
