@@ -7,7 +7,8 @@
 #   micro-benchmarks and writes bench-results/{*.json,*.txt,summary.md}.
 #
 # Every writer behaves like LiveStore's client (one push in flight) except in the rows
-# named `-pipelined`.
+# named `-pipelined`. Rows named `-v04` speak LiveStore 0.4's WebSocket transport
+# (`--protocol 0.4`); the others 0.3.1.
 #
 # Needs no state: run it from a fresh clone. Sizes can be scaled down for a smoke run:
 #   BENCH_QUICK=1 bench/run.sh
@@ -104,6 +105,11 @@ else
   log "fanout-pinned skipped: needs 2 cores and taskset"
 fi
 run_scenario pull pull --events "$PULL_N"
+# The same load over LiveStore 0.4's WebSocket transport (Effect RPC, live pulls).
+run_scenario push-v04 --label push-v04 --protocol 0.4 push --batch "$PUSH_BATCH" --duration "$DURATION"
+run_scenario clients-v04 --label clients-v04 --protocol 0.4 clients --stores "$CLIENTS_S" --readers "$CLIENTS_R" --rate "$CLIENTS_RATE" --duration "$DURATION"
+run_scenario fanout-v04 --label fanout-v04 --protocol 0.4 fanout --connections "$FANOUT_C" --rate "$FANOUT_RATE" --duration "$DURATION"
+run_scenario pull-v04 --label pull-v04 --protocol 0.4 pull --events "$PULL_N"
 run_scenario connections --source-addrs "$CONN_SOURCES" connections --connections "$CONN_K"
 # The same with 1 KiB WebSocket buffers (WS_BUFFER_BYTES; the default is 4 KiB).
 SERVER_ENV=(WS_BUFFER_BYTES=1024)
@@ -145,7 +151,7 @@ fi
   echo "- server: sync-worker release, SQLite (fresh file per scenario), REQUIRE_AUTH=true; load generator on the same machine"
   echo
   jsons=()
-  for name in push push-pipelined stores stores-pipelined clients clients-unpaced fanout fanout-pinned pull connections connections-1k-buffers auth; do
+  for name in push push-pipelined stores stores-pipelined clients clients-unpaced fanout fanout-pinned pull push-v04 clients-v04 fanout-v04 pull-v04 connections connections-1k-buffers auth; do
     [[ -f "$RESULTS/$name.json" ]] && jsons+=("$RESULTS/$name.json")
   done
   "$BENCH" summarize "${CRITERION_ARGS[@]}" "${jsons[@]}"

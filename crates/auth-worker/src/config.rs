@@ -108,7 +108,7 @@ impl Default for Argon2Params {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HashingConfig {
     pub params: Argon2Params,
-    /// Bound on concurrent hash/verify jobs; the rest queue for a permit.
+    /// Hashing threads: the bound on concurrent hash/verify jobs (the rest queue).
     pub max_concurrent: usize,
 }
 

@@ -1,55 +1,81 @@
-//! Argon2id password hashing off the async runtime, with a bound on concurrent jobs.
+//! Argon2id password hashing on a few dedicated threads, off the async runtime.
 //!
-//! Each hash or verification runs in `spawn_blocking` after taking a permit from a
-//! semaphore sized by `AUTH_MAX_CONCURRENT_HASHES` (default: the number of CPUs), so a
-//! burst of logins queues instead of starving the runtime or the machine. A dummy hash,
-//! computed once at start with the configured parameters, lets a login for an unknown
-//! email cost exactly one verification, like a login with a wrong password.
+//! `AUTH_MAX_CONCURRENT_HASHES` threads (default: the number of CPUs) take jobs from
+//! one queue, so a burst of logins waits in line instead of starving the runtime or the
+//! machine. The threads run at a lower scheduling priority (nice
+//! [`HASH_THREAD_NICE`] on Linux): a hash takes tens of milliseconds of CPU, and at
+//! equal priority a `/health` or `/refresh` request landing on a core busy hashing
+//! waits for the scheduler's time slice; at lower priority the runtime's threads take
+//! the core at once and hashes use what is left. A dummy hash, computed once at start
+//! with the configured parameters, lets a login for an unknown email cost exactly one
+//! verification, like a login with a wrong password.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
 use anyhow::Context;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::config::{Argon2Params, HashingConfig};
 
-/// Hashes and verifies passwords. Cheap to clone.
+/// The nice value of the hashing threads (0 is the default priority, 19 the lowest).
+pub const HASH_THREAD_NICE: i32 = 10;
+
+/// One hash or verification, run on a hashing thread.
+type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
+
+/// Hashes and verifies passwords. Cheap to clone; the threads stop when the last clone
+/// is dropped.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    argon2: Argon2<'static>,
-    permits: Semaphore,
+    jobs: mpsc::Sender<Job>,
+    /// Jobs submitted and not yet started.
+    queued: Arc<AtomicUsize>,
     /// PHC string of a random password, verified against when the email is unknown.
     dummy_hash: String,
 }
 
 impl PasswordHasher {
-    /// Builds the hasher and computes the dummy hash (one full hash, off the runtime).
+    /// Starts the hashing threads and computes the dummy hash (one full hash).
     pub async fn new(config: HashingConfig) -> anyhow::Result<Self> {
         let argon2 = argon2_with(config.params)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let queued = Arc::new(AtomicUsize::new(0));
+        for index in 0..config.max_concurrent.max(1) {
+            let queue = Arc::clone(&queue);
+            let queued = Arc::clone(&queued);
+            let argon2 = argon2.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || hashing_thread(&argon2, &queue, &queued))
+                .context("cannot start a password hashing thread")?;
+        }
         let dummy_password = {
             use rand::RngCore as _;
             let mut bytes = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
             bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
         };
-        let for_dummy = argon2.clone();
-        let dummy_hash =
-            tokio::task::spawn_blocking(move || hash_with(&for_dummy, &dummy_password))
-                .await
-                .context("dummy hash task failed")??;
-        Ok(Self {
+        let mut hasher = Self {
             inner: Arc::new(Inner {
-                argon2,
-                permits: Semaphore::new(config.max_concurrent.max(1)),
-                dummy_hash,
+                jobs,
+                queued,
+                dummy_hash: String::new(),
             }),
-        })
+        };
+        let dummy_hash = hasher.hash(dummy_password).await?;
+        Arc::get_mut(&mut hasher.inner)
+            .context("the password hasher was shared before it started")?
+            .dummy_hash = dummy_hash;
+        Ok(hasher)
     }
 
     /// Hashes a new password into a PHC string (`$argon2id$v=19$m=...`).
@@ -71,26 +97,68 @@ impl PasswordHasher {
         Ok(known && matches)
     }
 
-    /// Runs `job` on the blocking pool once a permit is free.
+    /// Jobs waiting for a hashing thread.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.queued.load(Ordering::Relaxed)
+    }
+
+    /// Runs `job` on a hashing thread once one is free.
     async fn run<T, F>(&self, job: F) -> anyhow::Result<T>
     where
         F: FnOnce(&Argon2<'static>) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .context("hashing semaphore closed")?;
-        let inner = Arc::clone(&self.inner);
-        // The span carries the request id into the blocking thread's logs.
+        let (done, result) = oneshot::channel();
+        // The span carries the request id into the hashing thread's logs.
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| job(&inner.argon2)))
-            .await
-            .context("password hashing task failed")
+        let job: Job = Box::new(move |argon2| {
+            let _ = done.send(span.in_scope(|| job(argon2)));
+        });
+        self.inner.queued.fetch_add(1, Ordering::Relaxed);
+        if self.inner.jobs.send(job).is_err() {
+            self.inner.queued.fetch_sub(1, Ordering::Relaxed);
+            anyhow::bail!("password hashing threads stopped");
+        }
+        result.await.context("password hashing job failed")
     }
 }
+
+/// One hashing thread: lowers its own priority, then runs jobs until the hasher is gone.
+fn hashing_thread(
+    argon2: &Argon2<'static>,
+    queue: &Mutex<mpsc::Receiver<Job>>,
+    queued: &AtomicUsize,
+) {
+    lower_priority();
+    loop {
+        // The lock is held only while waiting for the next job, never while hashing.
+        let next = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = next else {
+            return; // every sender dropped: the hasher is gone
+        };
+        queued.fetch_sub(1, Ordering::Relaxed);
+        // A panicking job drops its answer channel (its caller gets an error); the
+        // thread lives on for the next one.
+        if std::panic::catch_unwind(AssertUnwindSafe(|| job(argon2))).is_err() {
+            tracing::error!("a password hashing job panicked");
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // Linux keeps a nice value per thread: naming this thread's id changes only it.
+    let thread = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), HASH_THREAD_NICE) {
+        tracing::warn!(%error, "cannot lower the password hashing thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 fn argon2_with(params: Argon2Params) -> anyhow::Result<Argon2<'static>> {
     let params = Params::new(
@@ -135,6 +203,30 @@ mod tests {
             .verify("Str0ng!pasS".into(), Some(phc))
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashing_threads_run_at_lower_priority_and_drain_their_queue() {
+        let hasher = PasswordHasher::new(config()).await.unwrap();
+        let jobs: Vec<_> = (0..6)
+            .map(|i| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.hash(format!("password-{i}")).await })
+            })
+            .collect();
+        for job in jobs {
+            assert!(job.await.unwrap().unwrap().starts_with("$argon2id$"));
+        }
+        assert_eq!(hasher.queue_depth(), 0);
+        #[cfg(target_os = "linux")]
+        {
+            let nice = hasher
+                .run(|_| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(nice, HASH_THREAD_NICE);
+        }
     }
 
     #[tokio::test]

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Load generator for LiveStore sync-cf 0.3.1 compatible sync servers.
+use crate::wire::Protocol;
+
+/// Load generator for LiveStore sync-cf 0.3.1 and 0.4 compatible sync servers.
 #[derive(Debug, Parser)]
 #[command(name = "sync-bench", version, about)]
 pub struct Cli {
@@ -19,7 +21,8 @@ pub struct Cli {
 /// Options every scenario shares: where the server is, how to authenticate, limits.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalOpts {
-    /// Server base URL; `/websocket` is appended unless the URL already ends with it.
+    /// Server base URL; with `--protocol 0.3.1`, `/websocket` is appended unless the URL
+    /// already ends with it (0.4 clients connect to the URL itself).
     #[arg(
         long,
         global = true,
@@ -27,6 +30,10 @@ pub struct GlobalOpts {
         env = "SYNC_BENCH_URL"
     )]
     pub url: String,
+    /// Wire protocol: LiveStore `sync-cf` 0.3.1 (`WSMessage.*`) or 0.4's WebSocket
+    /// transport (Effect RPC, `transport=ws`).
+    #[arg(long, global = true, value_enum, default_value = "0.3.1")]
+    pub protocol: Protocol,
     /// HS256 secret used to mint real access tokens (the server's JWT_SECRET).
     /// Without it, sockets send no token, or the legacy dev token with `--dev-token`.
     #[arg(

@@ -1,5 +1,6 @@
 //! Opening sockets the way a LiveStore client does: `GET <url>/websocket?storeId=..&payload=..`
-//! with the auth token inside the URI-encoded JSON payload, under a connect timeout.
+//! (0.3.1) or `GET <url>?storeId=..&payload=..&transport=ws` (0.4), with the auth token
+//! inside the URI-encoded JSON payload, under a connect timeout.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::cli::GlobalOpts;
+use crate::wire::Protocol;
 
 /// A connected client socket.
 pub type Socket = WebSocketStream<TcpStream>;
@@ -84,6 +86,7 @@ impl TokenSource {
 #[derive(Clone)]
 pub struct Connector {
     base: String,
+    protocol: Protocol,
     tokens: TokenSource,
     connect_timeout: Duration,
     config: WebSocketConfig,
@@ -94,7 +97,7 @@ pub struct Connector {
 
 impl Connector {
     pub fn new(opts: &GlobalOpts) -> anyhow::Result<Self> {
-        let base = websocket_base(&opts.url)?;
+        let base = opts.protocol.endpoint(&opts.url)?;
         // Small initial buffers: the bench may hold tens of thousands of idle sockets, and
         // the library's 128 KiB read buffer each would dominate the client's memory.
         let config = WebSocketConfig::default()
@@ -103,6 +106,7 @@ impl Connector {
             .max_message_size(Some(64 << 20));
         Ok(Self {
             base,
+            protocol: opts.protocol,
             tokens: TokenSource::from_opts(opts),
             connect_timeout: opts.connect_timeout(),
             config,
@@ -132,10 +136,11 @@ impl Connector {
             None => serde_json::json!({ "instanceId": instance }),
         };
         format!(
-            "{}?storeId={}&payload={}",
+            "{}?storeId={}&payload={}{}",
             self.base,
             percent_encode(store_id),
-            percent_encode(&payload.to_string())
+            percent_encode(&payload.to_string()),
+            self.protocol.extra_query()
         )
     }
 
@@ -262,22 +267,6 @@ pub fn parse_source_addrs(text: &str) -> anyhow::Result<Vec<IpAddr>> {
     Ok(out)
 }
 
-/// Turns `ws://host:port[/path]` into the `/websocket` endpoint URL.
-fn websocket_base(url: &str) -> anyhow::Result<String> {
-    let trimmed = url.trim_end_matches('/');
-    if !(trimmed.starts_with("ws://") || trimmed.starts_with("wss://")) {
-        bail!("--url must start with ws:// (got {url:?})");
-    }
-    if trimmed.starts_with("wss://") {
-        bail!("wss:// is not supported: this tool speaks plain TCP to a local server");
-    }
-    if trimmed.ends_with("/websocket") {
-        Ok(trimmed.to_owned())
-    } else {
-        Ok(format!("{trimmed}/websocket"))
-    }
-}
-
 /// Error text for a failed handshake, with the server's rejection body when there is one.
 fn describe_handshake_error(err: tokio_tungstenite::tungstenite::Error) -> anyhow::Error {
     use tokio_tungstenite::tungstenite::Error;
@@ -350,18 +339,5 @@ mod tests {
         let verified = keys.verify_access_token(&token).unwrap();
         assert_eq!(verified.claims.mem.get("store-a"), Some(&Role::Owner));
         assert_eq!(verified.claims.mem.len(), 1);
-    }
-
-    #[test]
-    fn base_url_gets_websocket_path_once() {
-        assert_eq!(
-            websocket_base("ws://127.0.0.1:8787").unwrap(),
-            "ws://127.0.0.1:8787/websocket"
-        );
-        assert_eq!(
-            websocket_base("ws://h:1/websocket/").unwrap(),
-            "ws://h:1/websocket"
-        );
-        assert!(websocket_base("http://h:1").is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! sync-bench: a load generator for LiveStore sync-cf 0.3.1 compatible sync servers.
+//! sync-bench: a load generator for LiveStore sync-cf 0.3.1 and 0.4 compatible sync servers.
 //!
 //! It speaks the wire protocol (SPEC section 5) over real WebSockets, independent of any
 //! server's code, so it can be pointed at another implementation by `--url`. Each
@@ -11,6 +11,7 @@ pub mod report;
 pub mod rss;
 pub mod scenario;
 pub mod stats;
+pub mod subscribe;
 pub mod summarize;
 pub mod wire;
 pub mod writer;

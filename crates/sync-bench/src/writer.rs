@@ -2,8 +2,9 @@
 //! LiveStore's client keeps one push outstanding and sends the next batch after the
 //! `PushAck` (`in_flight` 1, the default of every scenario); the pipelined variants keep
 //! up to `in_flight` pushes outstanding. An event counts as acked only when its push's
-//! `PushAck` arrives. The writer also drains the `PullRes` broadcasts the server sends
-//! back to it, as a real client must.
+//! `PushAck` (0.4: its `Exit` success) arrives. The writer also drains the broadcasts
+//! the server sends back to it, as a real client must (0.4: through its live pull, opened
+//! before the first push, which also tells it the store's backend id).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -18,7 +19,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::conn::Socket;
 use crate::stats::{LatencyHistogram, RunClock};
-use crate::wire::{EventFactory, Frame, TAG_ERROR, TAG_PULL_RES, TAG_PUSH_ACK};
+use crate::subscribe::subscribe;
+use crate::wire::{EventFactory, Incoming, StoreWire};
 
 /// When a writer stops sending.
 #[derive(Debug, Clone, Copy)]
@@ -79,7 +81,7 @@ pub struct WriterOutcome {
     pub elapsed: Duration,
     /// Send-to-ack time per push.
     pub ack_latency: LatencyHistogram,
-    /// `PullRes` broadcasts received back on the writer's own socket.
+    /// Broadcasts received back on the writer's own socket.
     pub broadcasts: u64,
     /// The store's head after the run.
     pub head: u64,
@@ -92,9 +94,10 @@ struct Sent {
     record: bool,
 }
 
-/// Runs one writer on `socket`, starting at head 0 of a fresh store.
+/// Runs one writer on `socket` to the store of `wire`, starting at head 0 of a fresh store.
 pub async fn run_writer(
-    socket: Socket,
+    mut socket: Socket,
+    wire: StoreWire,
     factory: EventFactory,
     plan: WriterPlan,
     clock: RunClock,
@@ -102,6 +105,7 @@ pub async fn run_writer(
     if plan.batch == 0 || plan.in_flight == 0 {
         bail!("batch and in-flight must both be at least 1");
     }
+    let backend_id = subscribe(&mut socket, &wire, plan.idle_timeout).await?;
     let (mut sink, mut stream) = socket.split();
     let in_flight = u32::try_from(plan.in_flight).context("in-flight too large")?;
     let window = Semaphore::new(plan.in_flight);
@@ -138,7 +142,14 @@ pub async fn run_writer(
                 .map_err(|_| anyhow!("no PushAck within {:?}", plan.idle_timeout))??
                 .forget();
             let id = pushes;
-            let frame = factory.push_req(&format!("p{id}"), head, count, clock.now_ns());
+            let frame = wire.push(
+                &factory,
+                &format!("p{id}"),
+                backend_id.as_deref(),
+                head,
+                count,
+                clock.now_ns(),
+            );
             outstanding
                 .lock()
                 .map_err(|_| anyhow!("poisoned"))?
@@ -188,11 +199,9 @@ pub async fn run_writer(
                 Message::Close(frame) => bail!("server closed the socket: {frame:?}"),
                 _ => continue,
             };
-            let frame = Frame::parse(text.as_str())?;
-            match frame.tag.as_ref() {
-                TAG_PUSH_ACK => {
-                    let id = frame.plain_request_id().unwrap_or_default();
-                    let sent = take_sent(&outstanding, &id)?;
+            match wire.protocol.parse(text.as_str())? {
+                Incoming::Done { request_id } => {
+                    let sent = take_sent(&outstanding, &request_id)?;
                     last_ack = Instant::now();
                     if sent.record {
                         ack_latency.record(last_ack - sent.at);
@@ -200,9 +209,8 @@ pub async fn run_writer(
                     acked_events += sent.events as u64;
                     window.add_permits(1);
                 }
-                TAG_PULL_RES => broadcasts += 1,
-                TAG_ERROR => frame.fail_on_error()?,
-                _ => {}
+                Incoming::Events(_) => broadcasts += 1,
+                other => other.fail_on_error()?,
             }
         }
         anyhow::Ok((acked_events, broadcasts, last_ack, ack_latency))

@@ -1,4 +1,4 @@
-//! Every scenario, at toy sizes, against a real sync-worker (in this process, on
+//! Every scenario, at toy sizes and in both protocols, against a real sync-worker (in this process, on
 //! 127.0.0.1:0, fresh SQLite file, REQUIRE_AUTH=true): the tool must complete, count what
 //! it should, and fail with a clear error instead of hanging when auth is wrong.
 
@@ -102,6 +102,7 @@ async fn every_scenario_completes_against_sync_worker() {
         "whole batches only"
     );
     assert_eq!(push.scenario, "push");
+    assert_eq!(param(&push, "protocol"), "0.3.1", "the default");
     assert_eq!(push.targets.len(), 3, "rate, round trip p50 and p99");
 
     // The real client's default: one push in flight.
@@ -241,30 +242,137 @@ async fn every_scenario_completes_against_sync_worker() {
     server.stop().await;
 }
 
+fn param<'a>(report: &'a Report, name: &str) -> &'a str {
+    report
+        .params
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.as_str())
+        .unwrap_or_else(|| panic!("param {name} missing in {report:?}"))
+}
+
+/// The 0.4 rows of the suite (`--protocol 0.4`): Effect RPC over WebSocket, live pulls
+/// for broadcasts, `Exit` acks; each must finish and count what it should.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_0_4_scenario_completes_against_sync_worker() {
+    let server = Server::start().await;
+    let v04 = |args: &[&'static str]| {
+        let mut all = vec!["--protocol", "0.4"];
+        all.extend_from_slice(args);
+        all
+    };
+
+    let push = server
+        .run(&v04(&["push", "--batch", "10", "--duration", "0.5"]))
+        .await
+        .expect("push over 0.4");
+    assert_eq!(param(&push, "protocol"), "0.4");
+    assert!(metric(&push, "acked_events") >= 10.0, "{push:?}");
+    assert_eq!(metric(&push, "acked_events") % 10.0, 0.0, "whole batches");
+    assert!(metric(&push, "ack_p50_ms") > 0.0);
+    // The writer's own pushes come back through its live pull.
+    assert!(metric(&push, "broadcasts_received") >= 1.0, "{push:?}");
+
+    let pipelined = server
+        .run(&v04(&[
+            "push-pipelined",
+            "--batch",
+            "5",
+            "--duration",
+            "0.3",
+        ]))
+        .await
+        .expect("push-pipelined over 0.4");
+    assert!(metric(&pipelined, "acked_events") >= 5.0);
+
+    let clients = server
+        .run(&v04(&[
+            "clients",
+            "--stores",
+            "3",
+            "--readers",
+            "2",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.1",
+        ]))
+        .await
+        .expect("clients over 0.4");
+    assert!(metric(&clients, "acked_events") > 0.0);
+    assert_eq!(metric(&clients, "delivered_ratio"), 1.0, "{clients:?}");
+    assert_eq!(metric(&clients, "readers_failed"), 0.0);
+    assert!(metric(&clients, "receive_samples") > 0.0);
+
+    let fanout = server
+        .run(&v04(&[
+            "fanout",
+            "--connections",
+            "5",
+            "--rate",
+            "50",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.1",
+        ]))
+        .await
+        .expect("fanout over 0.4");
+    assert_eq!(metric(&fanout, "delivered_ratio"), 1.0, "{fanout:?}");
+    assert_eq!(metric(&fanout, "receivers_failed"), 0.0);
+    assert!(metric(&fanout, "receive_samples") > 0.0);
+
+    // 250 events: three pages (100, 100, 50), then the pull's Exit.
+    let pull = server
+        .run(&v04(&["pull", "--events", "250", "--seed-batch", "100"]))
+        .await
+        .expect("pull over 0.4");
+    assert_eq!(metric(&pull, "chunks"), 3.0);
+    assert!(metric(&pull, "events_per_sec") > 0.0);
+
+    let conns = server
+        .run(&v04(&[
+            "connections",
+            "--connections",
+            "20",
+            "--settle",
+            "0.05",
+        ]))
+        .await
+        .expect("connections over 0.4");
+    assert_eq!(metric(&conns, "alive"), 20.0);
+
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_fails_fast_with_the_servers_reason() {
     let server = Server::start().await;
     let url = server.url.clone();
-    let cli = Cli::try_parse_from([
-        "sync-bench",
-        "--url",
-        &url,
-        "--jwt-secret",
-        "not-the-servers-secret-0123456789abcdef",
-        "push",
-        "--duration",
-        "0.2",
-    ])
-    .unwrap();
-    let err = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        sync_bench::run_scenario(cli),
-    )
-    .await
-    .expect("no hang")
-    .expect_err("must be refused");
-    let text = format!("{err:#}");
-    assert!(text.contains("401"), "{text}");
-    assert!(text.contains("TOKEN_INVALID"), "{text}");
+    for protocol in ["0.3.1", "0.4"] {
+        let cli = Cli::try_parse_from([
+            "sync-bench",
+            "--url",
+            &url,
+            "--protocol",
+            protocol,
+            "--jwt-secret",
+            "not-the-servers-secret-0123456789abcdef",
+            "push",
+            "--duration",
+            "0.2",
+        ])
+        .unwrap();
+        let err = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            sync_bench::run_scenario(cli),
+        )
+        .await
+        .expect("no hang")
+        .expect_err("must be refused");
+        let text = format!("{err:#}");
+        assert!(text.contains("401"), "{protocol}: {text}");
+        assert!(text.contains("TOKEN_INVALID"), "{protocol}: {text}");
+    }
     server.stop().await;
 }

@@ -20,7 +20,7 @@ pub mod routes;
 pub mod storage;
 pub mod tools;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::ops::Deref;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -167,12 +167,25 @@ pub async fn run(
     let stopping = state.shutdown.clone();
     // The peer address feeds the per-IP cap (see `connect::client_ip`).
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
+    let serve = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             stopping.cancel();
         })
-        .await;
+        .into_future();
+    // Graceful shutdown waits for every HTTP request in progress, including the write of
+    // its answer: a client that stops reading a large HTTP pull would hold shutdown
+    // forever. Their handlers are tracked like sockets (below); the writes get the grace.
+    let served = tokio::select! {
+        served = serve => served,
+        () = async {
+            state.shutdown.cancelled().await;
+            tokio::time::sleep(grace + Duration::from_secs(2)).await;
+        } => {
+            tracing::warn!("some HTTP requests did not finish within the shutdown grace period");
+            Ok(())
+        }
+    };
 
     state.shutdown.cancel();
     state.tracker.close();

@@ -162,12 +162,20 @@ async fn import_is_all_or_nothing() {
     };
     let good: String = (1..=1500).map(|s| line(s, s - 1) + "\n").collect();
     let cases = [
-        ("a gap after 1200 good lines", {
+        ("a broken link after 1200 good lines", {
             let mut t: String = (1..=1200).map(|s| line(s, s - 1) + "\n").collect();
             t.push_str(&line(1202, 1201));
             t
         }),
         ("a wrong first parent", line(2, 1)),
+        (
+            "a seqNum not above its parent",
+            format!("{}\n{}", line(3, 0), line(3, 3)),
+        ),
+        (
+            "a decreasing seqNum",
+            format!("{}\n{}", line(3, 0), line(2, 3)),
+        ),
         (
             "a malformed line",
             format!("{}\n{{\"seqNum\":2", line(1, 0)),
@@ -204,6 +212,18 @@ async fn import_is_all_or_nothing() {
     assert!(!ok);
     assert!(err.contains("already has events"), "{err}");
     assert_eq!(count_rows(&db).await, (1500, 0));
+
+    // Gaps in numbering follow the chain rule of pushes: imported, and exported back as is.
+    let gapped = format!("{}\n{}\n{}\n", line(100, 0), line(105, 100), line(106, 105));
+    let (ok, _, err) = run(
+        &["import", "--store", "g", "--database-url", &db],
+        gapped.as_bytes(),
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("imported 3 events"), "{err}");
+    let (ok, exported, err) = run(&["export", "--store", "g", "--database-url", &db], b"");
+    assert!(ok, "{err}");
+    assert_eq!(String::from_utf8(exported).unwrap(), gapped);
 }
 
 #[tokio::test]

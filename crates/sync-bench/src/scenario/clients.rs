@@ -19,9 +19,10 @@ use tokio::time::Instant;
 use super::fanout::receive;
 use super::{add_latency, Ctx, SMALL_READ_BUFFER};
 use crate::cli::{secs, ClientsArgs};
-use crate::conn::fresh_store_id;
+use crate::conn::{fresh_store_id, Socket};
 use crate::report::{Bound, Report};
 use crate::stats::{per_second, LatencyHistogram};
+use crate::subscribe::subscribe_all;
 use crate::wire::EventFactory;
 use crate::writer::{run_writer, StopAt, WriterPlan};
 
@@ -61,6 +62,16 @@ pub async fn run(ctx: &Ctx, args: &ClientsArgs) -> anyhow::Result<Report> {
         .connect_many(reader_urls, args.handshake_concurrency)
         .await
         .context("connecting the readers")?;
+    let mut readers: Vec<Socket> = readers.into_iter().map(|(socket, _)| socket).collect();
+    // 0.4 readers receive broadcasts through a live pull, opened before anyone pushes.
+    subscribe_all(
+        &mut readers,
+        |i| ctx.wire(&stores[i / args.readers.max(1)]),
+        args.handshake_concurrency,
+        ctx.opts.idle_timeout(),
+    )
+    .await
+    .context("opening the readers' live pulls")?;
     let writers = ctx
         .connector
         .connect_many(writer_urls, args.handshake_concurrency)
@@ -74,10 +85,11 @@ pub async fn run(ctx: &Ctx, args: &ClientsArgs) -> anyhow::Result<Report> {
         .unzip();
     let warmup_ns = ctx.clock.now_ns() + u64::try_from(secs(args.warmup).as_nanos())?;
     let mut reader_tasks = Vec::with_capacity(readers.len());
-    for (i, (socket, _)) in readers.into_iter().enumerate() {
+    for (i, socket) in readers.into_iter().enumerate() {
         let store = i / args.readers.max(1);
         reader_tasks.push(tokio::spawn(receive(
             socket,
+            ctx.opts.protocol,
             heads_rx[store].clone(),
             ctx.clock,
             warmup_ns,
@@ -107,7 +119,10 @@ pub async fn run(ctx: &Ctx, args: &ClientsArgs) -> anyhow::Result<Report> {
             idle_timeout: ctx.opts.idle_timeout(),
         };
         let factory = EventFactory::new(ctx.opts.event_pad, i);
-        writer_tasks.push(tokio::spawn(run_writer(socket, factory, plan, ctx.clock)));
+        let wire = ctx.wire(&stores[i]);
+        writer_tasks.push(tokio::spawn(run_writer(
+            socket, wire, factory, plan, ctx.clock,
+        )));
     }
 
     let mut acked = 0u64;

@@ -16,7 +16,7 @@ use crate::conn::{fresh_store_id, Socket};
 use crate::report::{Bound, Report};
 use crate::rss::read_memory;
 use crate::stats::{per_second, LatencyHistogram};
-use crate::wire::{ping, Frame, TAG_PONG};
+use crate::wire::{Incoming, Protocol};
 
 /// Issue 8 (50,000 sockets; issue 5 asked 16): at most 12 KiB of server RSS per idle socket.
 pub const TARGET_KIB_PER_SOCKET: f64 = 12.0;
@@ -61,7 +61,7 @@ pub async fn run(ctx: &Ctx, args: &ConnectionsArgs) -> anyhow::Result<Report> {
     tokio::time::sleep(settle).await;
     let after = pid.map(read_memory).transpose()?;
     let sockets: Vec<Socket> = sockets.into_iter().map(|(s, _)| s).collect();
-    let alive = ping_all(sockets, ctx.opts.idle_timeout()).await?;
+    let alive = ping_all(sockets, ctx.opts.protocol, ctx.opts.idle_timeout()).await?;
 
     let per_socket_kib = match (before, after) {
         (Some(b), Some(a)) => Some((a.rss_kib as f64 - b.rss_kib as f64) / args.connections as f64),
@@ -124,7 +124,11 @@ pub async fn run(ctx: &Ctx, args: &ConnectionsArgs) -> anyhow::Result<Report> {
 
 /// Sends a Ping on every socket and waits for its Pong, then closes it. Fails if any
 /// socket is dead: an idle socket the server dropped must not count as held.
-async fn ping_all(sockets: Vec<Socket>, idle: Duration) -> anyhow::Result<usize> {
+async fn ping_all(
+    sockets: Vec<Socket>,
+    protocol: Protocol,
+    idle: Duration,
+) -> anyhow::Result<usize> {
     let total = sockets.len();
     let mut queue = sockets.into_iter().enumerate();
     let mut running = FuturesUnordered::new();
@@ -132,7 +136,7 @@ async fn ping_all(sockets: Vec<Socket>, idle: Duration) -> anyhow::Result<usize>
     loop {
         while running.len() < PING_CONCURRENCY {
             match queue.next() {
-                Some((i, socket)) => running.push(ping_one(i, socket, idle)),
+                Some((i, socket)) => running.push(ping_one(i, socket, protocol, idle)),
                 None => break,
             }
         }
@@ -150,8 +154,13 @@ async fn ping_all(sockets: Vec<Socket>, idle: Duration) -> anyhow::Result<usize>
     Ok(alive)
 }
 
-async fn ping_one(i: usize, mut socket: Socket, idle: Duration) -> anyhow::Result<()> {
-    timeout(idle, socket.send(Message::text(ping())))
+async fn ping_one(
+    i: usize,
+    mut socket: Socket,
+    protocol: Protocol,
+    idle: Duration,
+) -> anyhow::Result<()> {
+    timeout(idle, socket.send(Message::text(protocol.ping())))
         .await
         .map_err(|_| anyhow!("socket {i}: Ping send blocked"))?
         .with_context(|| format!("socket {i}: sending Ping"))?;
@@ -162,7 +171,7 @@ async fn ping_one(i: usize, mut socket: Socket, idle: Duration) -> anyhow::Resul
             .ok_or_else(|| anyhow!("socket {i}: closed by the server"))?
             .with_context(|| format!("socket {i}: reading Pong"))?;
         if let Message::Text(text) = msg {
-            if Frame::parse(text.as_str())?.tag == TAG_PONG {
+            if matches!(protocol.parse(text.as_str())?, Incoming::Pong) {
                 break;
             }
         }

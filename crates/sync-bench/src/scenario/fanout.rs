@@ -1,6 +1,7 @@
 //! `fanout`: C receivers on one store and one writer pushing at a fixed rate. Each event
 //! carries its send time (`args.t`, on the run clock); every receiver records
-//! `receive time - t` for each event of each `PullRes` broadcast (context `push`).
+//! `receive time - t` for each event of each broadcast (0.3.1: `PullRes` of context
+//! `push`; 0.4: a `Chunk` of the receiver's live pull).
 
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ use crate::cli::{secs, FanoutArgs};
 use crate::conn::{fresh_store_id, Socket};
 use crate::report::{Bound, Report};
 use crate::stats::{per_second, LatencyHistogram, RunClock};
-use crate::wire::{EventFactory, Frame, TAG_ERROR, TAG_PULL_RES};
+use crate::subscribe::subscribe_all;
+use crate::wire::{EventFactory, Incoming, Protocol};
 use crate::writer::{run_writer, StopAt, WriterPlan};
 
 /// Issue 5: p99 push-to-receive at most 10 ms with C=1,000 at 100 pushes/s.
@@ -47,6 +49,16 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
         .connect_many(urls, args.handshake_concurrency)
         .await?;
     let connect_took = connect_started.elapsed();
+    let mut receivers: Vec<Socket> = receivers.into_iter().map(|(socket, _)| socket).collect();
+    // 0.4 receivers get broadcasts through a live pull, opened before the writer starts.
+    subscribe_all(
+        &mut receivers,
+        |_| ctx.wire(&store),
+        args.handshake_concurrency,
+        ctx.opts.idle_timeout(),
+    )
+    .await
+    .context("opening the receivers' live pulls")?;
     let writer_socket = ctx.connector.connect(&store, 0).await?;
 
     // `None` while pushing; `Some(head)` once the writer is done: receivers then drain
@@ -54,9 +66,10 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
     let (final_head_tx, final_head_rx) = watch::channel::<Option<u64>>(None);
     let warmup_ns = ctx.clock.now_ns() + nanos(secs(args.warmup));
     let mut tasks = Vec::with_capacity(receivers.len());
-    for (socket, _) in receivers {
+    for socket in receivers {
         tasks.push(tokio::spawn(receive(
             socket,
+            ctx.opts.protocol,
             final_head_rx.clone(),
             ctx.clock,
             warmup_ns,
@@ -75,6 +88,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
     };
     let writer = run_writer(
         writer_socket,
+        ctx.wire(&store),
         EventFactory::new(ctx.opts.event_pad, 0),
         plan,
         ctx.clock,
@@ -172,6 +186,7 @@ pub async fn run(ctx: &Ctx, args: &FanoutArgs) -> anyhow::Result<Report> {
 /// One receiver: records latencies of broadcast events until it has seen the final head.
 pub(crate) async fn receive(
     socket: Socket,
+    protocol: Protocol,
     mut final_head: watch::Receiver<Option<u64>>,
     clock: RunClock,
     warmup_ns: u64,
@@ -215,9 +230,8 @@ pub(crate) async fn receive(
             _ => continue,
         };
         let now = clock.now_ns();
-        let frame = Frame::parse(text.as_str())?;
-        match frame.tag.as_ref() {
-            TAG_PULL_RES => {
+        match protocol.parse(text.as_str())? {
+            Incoming::Events(frame) => {
                 for (seq, sent) in frame.batch_timestamps()? {
                     seen = seen.max(seq);
                     out.events += 1;
@@ -226,8 +240,7 @@ pub(crate) async fn receive(
                     }
                 }
             }
-            TAG_ERROR => frame.fail_on_error()?,
-            _ => {}
+            other => other.fail_on_error()?,
         }
     }
     Ok(out)

@@ -12,6 +12,7 @@ use crate::cli::GlobalOpts;
 use crate::conn::Connector;
 use crate::report::Report;
 use crate::stats::{LatencySummary, RunClock};
+use crate::wire::StoreWire;
 
 /// Initial read buffer of sockets that only receive small frames.
 pub const SMALL_READ_BUFFER: usize = 4 * 1024;
@@ -36,7 +37,14 @@ impl Ctx {
     /// An empty report for `scenario` (or `--label`), with the connection details.
     pub fn report(&self, scenario: &str) -> Report {
         let name = self.opts.label.as_deref().unwrap_or(scenario);
-        Report::new(name, &self.opts.url, self.connector.tokens().describe())
+        let mut report = Report::new(name, &self.opts.url, self.connector.tokens().describe());
+        report.param("protocol", self.opts.protocol.name());
+        report
+    }
+
+    /// The frames of `store_id` in this run's protocol.
+    pub fn wire(&self, store_id: &str) -> StoreWire {
+        StoreWire::new(self.opts.protocol, store_id)
     }
 }
 

@@ -1,5 +1,6 @@
 //! `pull`: seed a history of N events with big pipelined pushes, then a fresh client
-//! replays it with one `PullReq` (no cursor) until `remaining` is 0. Reports events/s and
+//! replays it with one pull (no cursor, not live) until `remaining` is 0 (0.3.1) or the
+//! pull's `Exit` (0.4). Reports events/s and
 //! the server's peak RSS growth during the replay (from `/proc/<pid>/status`).
 
 use std::time::Duration;
@@ -15,7 +16,7 @@ use crate::conn::{fresh_store_id, Socket};
 use crate::report::{Bound, Report};
 use crate::rss::{read_memory, reset_peak, RssSampler};
 use crate::stats::per_second;
-use crate::wire::{pull_req, EventFactory, Frame, TAG_ERROR, TAG_PULL_RES};
+use crate::wire::{EventFactory, Incoming, StoreWire};
 use crate::writer::{run_writer, StopAt, WriterPlan};
 
 /// Issue 5: at least 500,000 events/s replayed.
@@ -50,7 +51,13 @@ pub async fn run(ctx: &Ctx, args: &PullArgs) -> anyhow::Result<Report> {
         .map(|p| RssSampler::start(p, Duration::from_millis(args.rss_interval_ms.max(1))))
         .transpose()?;
 
-    let replay = replay(reader, args.events, ctx.opts.idle_timeout()).await;
+    let replay = replay(
+        reader,
+        &ctx.wire(&store),
+        args.events,
+        ctx.opts.idle_timeout(),
+    )
+    .await;
     let sampled = sampler.map(RssSampler::finish).transpose()?;
     let after = pid.map(read_memory).transpose()?;
     let replay = replay?;
@@ -91,7 +98,7 @@ pub async fn run(ctx: &Ctx, args: &PullArgs) -> anyhow::Result<Report> {
         )
         .metric(
             "chunks",
-            "PullRes chunks",
+            "pull pages (chunks)",
             Some(replay.chunks as f64),
             "frames",
         )
@@ -150,6 +157,7 @@ async fn seed(ctx: &Ctx, args: &PullArgs, store: &str) -> anyhow::Result<f64> {
     );
     let seed = run_writer(
         seeder,
+        ctx.wire(store),
         EventFactory::new(ctx.opts.event_pad, 0),
         plan,
         ctx.clock,
@@ -170,30 +178,37 @@ struct Replay {
 }
 
 /// Pulls everything and checks it is exactly events 1..=expected, in order.
-async fn replay(socket: Socket, expected: u64, idle: Duration) -> anyhow::Result<Replay> {
+async fn replay(
+    socket: Socket,
+    wire: &StoreWire,
+    expected: u64,
+    idle: Duration,
+) -> anyhow::Result<Replay> {
+    const PULL_ID: &str = "bench-pull";
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
-    timeout(idle, sink.send(Message::text(pull_req("bench-pull", None))))
+    timeout(idle, sink.send(Message::text(wire.pull(PULL_ID, false))))
         .await
-        .map_err(|_| anyhow!("sending PullReq blocked"))?
-        .context("sending PullReq")?;
+        .map_err(|_| anyhow!("sending the pull blocked"))?
+        .context("sending the pull")?;
+    let ends_with_exit = wire.protocol.pull_ends_with_exit();
+    let mut last_remaining = None;
     let mut next_seq = 1u64;
     let mut chunks = 0u64;
     let mut first_chunk = None;
     loop {
         let msg = timeout(idle, stream.next())
             .await
-            .map_err(|_| anyhow!("no PullRes for {idle:?} after e{}", next_seq - 1))?
+            .map_err(|_| anyhow!("no pull page for {idle:?} after e{}", next_seq - 1))?
             .ok_or_else(|| anyhow!("server closed the socket mid-replay"))?
-            .context("reading PullRes")?;
+            .context("reading a pull page")?;
         let text = match msg {
             Message::Text(text) => text,
             Message::Close(frame) => bail!("server closed the socket mid-replay: {frame:?}"),
             _ => continue,
         };
-        let frame = Frame::parse(text.as_str())?;
-        match frame.tag.as_ref() {
-            TAG_PULL_RES if frame.pull_res_id()?.context == "pull" => {
+        match wire.protocol.parse(text.as_str())? {
+            Incoming::Events(frame) if frame.pull_id.as_deref() == Some(PULL_ID) => {
                 first_chunk.get_or_insert_with(|| started.elapsed());
                 chunks += 1;
                 for (seq, parent) in frame.batch_seq_nums()? {
@@ -202,15 +217,18 @@ async fn replay(socket: Socket, expected: u64, idle: Duration) -> anyhow::Result
                     }
                     next_seq += 1;
                 }
-                let remaining = frame
-                    .remaining
-                    .ok_or_else(|| anyhow!("PullRes without remaining"))?;
-                if remaining == 0 {
+                last_remaining = Some(frame.remaining);
+                if frame.remaining == 0 && !ends_with_exit {
                     break;
                 }
             }
-            TAG_ERROR => frame.fail_on_error()?,
-            _ => {}
+            Incoming::Done { request_id } if request_id == PULL_ID => {
+                if last_remaining != Some(0) {
+                    bail!("the pull ended after a page with remaining {last_remaining:?}");
+                }
+                break;
+            }
+            other => other.fail_on_error()?,
         }
     }
     let elapsed = started.elapsed();

@@ -39,6 +39,7 @@ pub async fn run(ctx: &Ctx, args: &PushArgs, pipelined: bool) -> anyhow::Result<
     );
     let out = run_writer(
         socket,
+        ctx.wire(&store),
         EventFactory::new(ctx.opts.event_pad, 0),
         plan,
         ctx.clock,

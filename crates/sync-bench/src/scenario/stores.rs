@@ -53,7 +53,10 @@ pub async fn run(ctx: &Ctx, args: &StoresArgs, pipelined: bool) -> anyhow::Resul
             ctx.opts.idle_timeout(),
         );
         let factory = EventFactory::new(ctx.opts.event_pad, i);
-        writers.push(tokio::spawn(run_writer(socket, factory, plan, ctx.clock)));
+        let wire = ctx.wire(&stores[i]);
+        writers.push(tokio::spawn(run_writer(
+            socket, wire, factory, plan, ctx.clock,
+        )));
     }
 
     let mut acked = 0u64;

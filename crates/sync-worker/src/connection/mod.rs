@@ -135,10 +135,9 @@ pub(crate) struct Connection<P> {
     pub(crate) handle: ConnHandle,
     outbound: mpsc::Receiver<Outbound>,
     pub(crate) push_permits: Arc<Semaphore>,
-    pull_requests: Option<mpsc::Sender<PullRequest>>,
-    pull_task: Option<JoinHandle<()>>,
-    chunks_tx: mpsc::Sender<PullChunk>,
-    chunks: mpsc::Receiver<PullChunk>,
+    /// The pull task and its channels, made on the first pull (an idle socket that never
+    /// pulls does not pay for them: each channel allocates a 32-slot block up front).
+    pull: Option<PullLane>,
     /// Between the first and last chunk of a pull.
     pulling: bool,
     /// `(epoch, head)` of the last completed pull: broadcasts up to it are redundant.
@@ -156,7 +155,6 @@ impl<P: Wire> Connection<P> {
         let (tx, outbound) = mpsc::channel(limits.outbound_queue);
         let handle = ConnHandle::new(ctx.id, tx);
         let hub = ctx.state.hubs.join(&ctx.store, handle.clone());
-        let (chunks_tx, chunks) = mpsc::channel(2);
         let messages = limits.connections.message_bucket();
         Self {
             push_permits: Arc::new(Semaphore::new(limits.max_pushes_in_flight)),
@@ -164,10 +162,7 @@ impl<P: Wire> Connection<P> {
             hub,
             handle,
             outbound,
-            pull_requests: None,
-            pull_task: None,
-            chunks_tx,
-            chunks,
+            pull: None,
             pulling: false,
             pulled_through: None,
             admin_failures: 0,
@@ -225,7 +220,7 @@ impl<P: Wire> Connection<P> {
                         }
                     }
                 },
-                Some(chunk) = self.chunks.recv() => {
+                Some(chunk) = next_chunk(&mut self.pull) => {
                     if !chunk.last && !self.pulling {
                         self.handle.pull_started();
                     }
@@ -260,8 +255,8 @@ impl<P: Wire> Connection<P> {
                 }
             }
         };
-        if let Some(task) = self.pull_task.take() {
-            task.abort();
+        if let Some(lane) = self.pull.take() {
+            lane.task.abort();
         }
         match end {
             End::Shutdown => self.shut_down(&mut sink).await,
@@ -419,10 +414,11 @@ impl<P: Wire> Connection<P> {
     /// Queues a pull on the connection's pull task (started on first use); the request
     /// comes back when too many are queued.
     pub(crate) fn start_pull(&mut self, request: PullRequest) -> Result<(), PullRequest> {
-        let requests = match &self.pull_requests {
-            Some(requests) => requests.clone(),
+        let lane = match &mut self.pull {
+            Some(lane) => lane,
             None => {
-                let (tx, rx) = mpsc::channel(pull::MAX_QUEUED_PULLS);
+                let (requests, requests_rx) = mpsc::channel(pull::MAX_QUEUED_PULLS);
+                let (chunks_tx, chunks) = mpsc::channel(2);
                 let task = pull::pull_worker(
                     Arc::clone(&self.ctx.state.log),
                     Arc::clone(&self.hub),
@@ -431,18 +427,22 @@ impl<P: Wire> Connection<P> {
                         window: self.ctx.state.config.limits.pull_read_window,
                     },
                     self.wire.pull_encoder(),
-                    rx,
-                    self.chunks_tx.clone(),
+                    requests_rx,
+                    chunks_tx,
                 );
-                self.pull_task = Some(tokio::spawn(Instrument::in_current_span(task)));
-                self.pull_requests = Some(tx.clone());
-                tx
+                self.pull.insert(PullLane {
+                    requests,
+                    chunks,
+                    task: tokio::spawn(Instrument::in_current_span(task)),
+                })
             }
         };
-        requests.try_send(request).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(request)
-            | mpsc::error::TrySendError::Closed(request) => request,
-        })
+        lane.requests
+            .try_send(request)
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(request)
+                | mpsc::error::TrySendError::Closed(request) => request,
+            })
     }
 
     /// Writes one message, giving up when kicked or after the write timeout.
@@ -512,6 +512,21 @@ fn is_too_big(error: &axum::Error) -> bool {
         source = current.source();
     }
     false
+}
+
+/// A connection's pull task: requests go in, encoded chunks come out in order.
+struct PullLane {
+    requests: mpsc::Sender<PullRequest>,
+    chunks: mpsc::Receiver<PullChunk>,
+    task: JoinHandle<()>,
+}
+
+/// The next pull chunk; never ready before the first pull.
+async fn next_chunk(lane: &mut Option<PullLane>) -> Option<PullChunk> {
+    match lane {
+        Some(lane) => lane.chunks.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Sends a close frame, best effort: a client that does not read may never take it.

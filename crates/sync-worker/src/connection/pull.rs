@@ -13,7 +13,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 
 use crate::hub::StoreHub;
-use crate::storage::{EventLog, StorageError, StoredEvent};
+use crate::storage::{EventLog, StorageError, StoredEvent, Tail};
 
 /// How one protocol writes the pages of a pull (called on the pull task, so encoding
 /// overlaps the socket writes).
@@ -173,15 +173,20 @@ async fn stream_pull(
     }
     let backend_id = backend_id.as_str();
     // Stream up to the head as of now; later events reach this client as broadcasts.
-    let head = match log.head(store).await {
-        Ok(head) => head,
+    // The events to send are counted, not derived from the head: numbers may skip.
+    let cursor = request.cursor.unwrap_or(0);
+    let Tail {
+        head,
+        events: total,
+    } = match log.tail(store, cursor).await {
+        Ok(tail) => tail,
         Err(error) => return chunks.send(fail(error)).await.map_err(|_| Closed),
     };
-    if request.resumed && head <= request.cursor.unwrap_or(0) {
+    if request.resumed && total == 0 {
         let nothing = PullChunk {
             frame: Utf8Bytes::default(),
             last: true,
-            head: request.cursor.unwrap_or(0),
+            head: cursor.max(head),
             epoch,
             subscribe: None,
             resume: Some(Resume {
@@ -191,27 +196,36 @@ async fn stream_pull(
         };
         return chunks.send(nothing).await.map_err(|_| Closed);
     }
-    let read_window = |after: u64| async move {
-        let want = usize::try_from(head.saturating_sub(after))
+    // Reads `(after, head]`, at most a window and at most the `left` events still due.
+    let read_window = |after: u64, left: u64| async move {
+        let want = usize::try_from(left)
             .unwrap_or(usize::MAX)
             .min(shape.window);
         if want == 0 {
-            Ok(Vec::new())
-        } else {
-            log.read_range(store, after, want).await
+            return Ok(Vec::new());
         }
+        let mut events = log.read_range(store, after, want).await?;
+        // Only after a reset and new pushes meanwhile can a read pass the pull's head.
+        events.retain(|event| event.seq_num <= head);
+        Ok(events)
     };
-    let mut window = match read_window(request.cursor.unwrap_or(0)).await {
+    let mut left = total;
+    let mut window = match read_window(cursor, left).await {
         Ok(events) => events,
         Err(error) => return chunks.send(fail(error)).await.map_err(|_| Closed),
     };
     loop {
-        // An empty window (nothing after the cursor, or the store was reset meanwhile)
-        // ends the pull with one empty chunk.
+        let asked = left.min(shape.window as u64);
+        left = left.saturating_sub(window.len() as u64);
+        // A window shorter than asked (the store was reset meanwhile) ends the pull too;
+        // an empty one ends it with one empty chunk.
         let next_after = window
             .last()
             .map(|event| event.seq_num)
-            .filter(|&seq| seq < head);
+            .filter(|_| left > 0 && window.len() as u64 == asked);
+        if next_after.is_none() {
+            left = 0;
+        }
         let page = Page {
             head,
             epoch,
@@ -219,10 +233,10 @@ async fn stream_pull(
             backend_id,
             request,
         };
-        let send = send_window(&window, shape.chunk, &page, chunks);
+        let send = send_window(&window, shape.chunk, left, &page, chunks);
         let read_next = async {
             match next_after {
-                Some(after) => Some(read_window(after).await),
+                Some(after) => Some(read_window(after, left).await),
                 None => None,
             }
         };
@@ -250,24 +264,27 @@ async fn stream_pull(
 }
 
 /// Encodes `window` as `PullRes` chunks (one empty chunk when it is empty) and hands
-/// them to the connection.
+/// them to the connection; `after_window` events of the pull follow this window.
 async fn send_window(
     window: &[StoredEvent],
     chunk_size: usize,
+    after_window: u64,
     page: &Page<'_>,
     chunks: &mpsc::Sender<PullChunk>,
 ) -> Result<(), Closed> {
     if window.is_empty() {
-        return send_chunk(&[], page, chunks).await;
+        return send_chunk(&[], 0, page, chunks).await;
     }
+    let mut left_in_window = window.len();
     for chunk in window.chunks(chunk_size) {
-        match page.encoder.max_page_bytes() {
-            None => send_chunk(chunk, page, chunks).await?,
-            Some(budget) => {
-                for part in split_by_size(chunk, budget) {
-                    send_chunk(part, page, chunks).await?;
-                }
-            }
+        let parts = match page.encoder.max_page_bytes() {
+            None => vec![chunk],
+            Some(budget) => split_by_size(chunk, budget),
+        };
+        for part in parts {
+            left_in_window -= part.len();
+            let remaining = after_window + left_in_window as u64;
+            send_chunk(part, remaining, page, chunks).await?;
         }
     }
     Ok(())
@@ -314,6 +331,7 @@ struct Page<'a> {
 
 async fn send_chunk(
     chunk: &[StoredEvent],
+    remaining: u64,
     page: &Page<'_>,
     chunks: &mpsc::Sender<PullChunk>,
 ) -> Result<(), Closed> {
@@ -324,10 +342,6 @@ async fn send_chunk(
         backend_id,
         request,
     } = page;
-    // Sequence numbers are contiguous, so what is left is a difference.
-    let remaining = chunk
-        .last()
-        .map_or(0, |last| head.saturating_sub(last.seq_num));
     let frame = encoder.page(request, chunk, remaining, backend_id);
     // A stream with a closing frame ends with that frame, not with its last page.
     let last = remaining == 0 && !has_finish(encoder, request);

@@ -274,10 +274,10 @@ impl StoreActor {
             outcome,
         } = done;
         let push_reply = |outcome: PushOutcome| {
-            conn.offer(Outbound::Reply(Reply::Push {
+            conn.offer(Outbound::Reply(Box::new(Reply::Push {
                 request_id: request_id.clone(),
                 outcome,
-            }));
+            })));
         };
         match outcome {
             Outcome::Ack => push_reply(PushOutcome::Committed),
@@ -286,10 +286,10 @@ impl StoreActor {
                 if let Err(error) = &result {
                     tracing::error!(store = %self.shared.store, %error, "admin reset failed");
                 }
-                conn.offer(Outbound::Reply(Reply::Reset {
+                conn.offer(Outbound::Reply(Box::new(Reply::Reset {
                     request_id: request_id.clone(),
                     done: result.is_ok(),
-                }));
+                })));
             }
             Outcome::Appended {
                 result: Ok(()),

@@ -31,8 +31,10 @@ use crate::storage::{EventLog, NewEvent, StoreId};
 /// A message queued for one connection.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    /// The answer to this connection's own push or reset.
-    Reply(Reply),
+    /// The answer to this connection's own push or reset. Boxed: every connection's
+    /// queue holds a block of 32 slots from the start, so the slot size is paid per
+    /// socket (a `Reply` inline made each idle socket's queue about 1.5 KiB larger).
+    Reply(Box<Reply>),
     /// A committed batch: its `last_seq` and `epoch` let a connection that just pulled
     /// past it skip it (see the connection module).
     Broadcast(Arc<Committed>),

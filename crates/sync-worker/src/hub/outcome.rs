@@ -16,7 +16,8 @@ use crate::storage::{NewEvent, StoreId, StoredEvent};
 pub enum ChainError {
     /// The first event's parent is not the store's head.
     WrongParent { received: u64, head: u64 },
-    /// Event `index` does not follow the previous one (`expected_parent`).
+    /// Event `index` does not name the previous one (`expected_parent`) as its parent,
+    /// or its `seq_num` is not greater than its parent.
     Broken {
         index: usize,
         seq_num: u64,
@@ -40,8 +41,7 @@ impl fmt::Display for ChainError {
             } => write!(
                 f,
                 "Invalid event sequence: event {index} has seqNum e{seq_num} and parentSeqNum \
-                 e{parent_seq_num}, expected seqNum e{} and parentSeqNum e{expected_parent}",
-                expected_parent + 1
+                 e{parent_seq_num}, expected parentSeqNum e{expected_parent} and a greater seqNum"
             ),
         }
     }

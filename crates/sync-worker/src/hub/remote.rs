@@ -4,7 +4,7 @@
 //! connections, in order. A commit notice from another node, a resync after lost
 //! notices, and a push validated on a head that moved elsewhere all "catch up": read the
 //! missing range back from storage and broadcast it before anything newer, so the
-//! broadcasts a connection receives stay one contiguous, ordered chain whichever node
+//! broadcasts a connection receives stay one unbroken, ordered chain whichever node
 //! accepted each push.
 
 use std::sync::atomic::Ordering;
@@ -50,16 +50,19 @@ impl StoreActor {
             self.backend_id().await;
         }
         while after < to {
+            // Numbers may skip, so `to - after` only bounds the count from above.
             let want = usize::try_from(to - after)
                 .unwrap_or(usize::MAX)
                 .min(CATCH_UP_WINDOW);
-            let events = match self.log.read_range(&self.shared.store, after, want).await {
+            let mut events = match self.log.read_range(&self.shared.store, after, want).await {
                 Ok(events) => events,
                 Err(error) => {
                     tracing::warn!(store = %self.shared.store, %error, "catch-up read failed");
                     return;
                 }
             };
+            // Events past `to` (committed since) are the next catch-up's.
+            events.retain(|event| event.seq_num <= to);
             let Some(last) = events.last().map(|event| event.seq_num) else {
                 break;
             };

@@ -8,7 +8,11 @@
 //!   [`StorageError::Conflict`], a batch whose first `parent_seq_num` is not the store's
 //!   current head (a second node, or a stale cache, can race): the primary key
 //!   `(store_id, seq_num)` is the last line of defence.
+//! - A store's log is one chain: the first event's parent is 0 and every other event's
+//!   parent is the `seq_num` of the event before it; numbers increase but may skip
+//!   (LiveStore 0.4 allows gaps), so the head is the last `seq_num`, not a count.
 //! - `read_range` returns events with `seq_num > after`, ascending, at most `limit`.
+//! - `tail` counts the events after a cursor exactly (never `head - after`: gaps).
 //! - Store ids are opaque strings bound as parameters, never spliced into SQL.
 
 use std::sync::Arc;
@@ -92,13 +96,22 @@ pub struct StoredEvent {
     pub pushed_by: String,
 }
 
-/// A batch to append: contiguous events whose first parent is the expected head.
+/// A batch to append: a chain of events whose first parent is the expected head.
 #[derive(Debug, Clone)]
 pub struct AppendBatch {
     pub store: StoreId,
     pub events: Arc<[NewEvent]>,
     pub created_at: DateTime<Utc>,
     pub pushed_by: Arc<str>,
+}
+
+/// A store's head and the number of events after some cursor (see [`EventLog::tail`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tail {
+    /// The highest committed `seq_num` (0 when empty).
+    pub head: u64,
+    /// Events with `seq_num` above the cursor, up to `head`.
+    pub events: u64,
 }
 
 /// Storage failures. `Conflict` is an expected outcome of a race; the rest are faults.
@@ -114,7 +127,7 @@ pub enum StorageError {
     #[error("migration error: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// A stored row that cannot be decoded, or a batch refused because writing it would
-    /// corrupt the log (empty, not a contiguous chain, `seq_num` beyond `i64::MAX`).
+    /// corrupt the log (empty, not a chain, `seq_num` beyond `i64::MAX`).
     #[error("corrupt row: {0}")]
     Corrupt(String),
 }
@@ -136,6 +149,11 @@ pub trait EventLog: Send + Sync + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StorageError>;
+
+    /// The store's head and how many events have `seq_num > after`, read together (one
+    /// snapshot). Counted exactly, never as `head - after` (numbers may skip): backends
+    /// derive it from the chain's gaps, so it costs index seeks while a store has few.
+    async fn tail(&self, store: &StoreId, after: u64) -> Result<Tail, StorageError>;
 
     /// The store's backend id (LiveStore 0.4 `backendId`), created on first use; a reset
     /// deletes it, so the next call returns a new one.
@@ -231,20 +249,19 @@ pub(crate) fn new_backend_id() -> String {
         .collect()
 }
 
-/// Refuses a batch that would break a store's chain: empty, not contiguous
-/// (`seq_num = parent_seq_num + 1`, each parent the previous `seq_num`), or beyond what
-/// a backend stores (a signed 64-bit integer). The protocol layer validates first; this guards the log itself.
+/// Refuses a batch that would break a store's chain: empty, not a chain (each parent the
+/// previous `seq_num`, every `seq_num` greater than its parent; gaps are legal), or beyond
+/// what a backend stores (a signed 64-bit integer). The protocol layer validates first;
+/// this guards the log itself.
 pub(crate) fn check_chain(events: &[NewEvent]) -> Result<(), StorageError> {
     let Some(first) = events.first() else {
         return Err(StorageError::Corrupt("empty batch".into()));
     };
     let mut expected_parent = first.parent_seq_num;
     for event in events {
-        if event.parent_seq_num != expected_parent
-            || event.parent_seq_num.checked_add(1) != Some(event.seq_num)
-        {
+        if event.parent_seq_num != expected_parent || event.seq_num <= event.parent_seq_num {
             return Err(StorageError::Corrupt(format!(
-                "batch is not a contiguous chain at seqNum {} (parent {})",
+                "batch is not a chain at seqNum {} (parent {})",
                 event.seq_num, event.parent_seq_num
             )));
         }

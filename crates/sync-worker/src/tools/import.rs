@@ -3,7 +3,7 @@
 //! Events are appended under a private staging store id (one no client can name) in
 //! batches that keep each push's `createdAt` and pusher, checked against the same chain
 //! rule as pushes, and moved to the target store in one transaction at the end. Any
-//! error (a malformed or non-contiguous line, a target that is not empty) deletes the
+//! error (a malformed line, one that breaks the chain, a target that is not empty) deletes the
 //! staging events, so the target store is either untouched or complete.
 
 use std::sync::Arc;

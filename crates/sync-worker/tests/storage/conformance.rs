@@ -7,6 +7,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::value::RawValue;
 use sync_worker::storage::{AppendBatch, EventLog, NewEvent, StorageError, StoreId};
 
+pub use crate::gaps::{
+    gaps_append_read_and_count, gaps_conflict_on_the_same_parent,
+    non_increasing_chains_are_refused, pages_and_remaining_across_gaps,
+};
 use crate::harness::{append, STEP};
 use crate::Backend;
 
@@ -371,6 +375,8 @@ pub async fn long_ranges_come_back_whole(backend: &Backend) {
     let page = log.read_range(&s, 1234, 1500).await.expect("read");
     let seqs: Vec<u64> = page.iter().map(|event| event.seq_num).collect();
     assert_eq!(seqs, (1235..=2734).collect::<Vec<_>>());
+    let tail = log.tail(&s, 1234).await.expect("tail");
+    assert_eq!((tail.head, tail.events), (3000, 1766));
 }
 
 pub async fn backend_id_is_per_store_stable_shared_and_replaced_by_reset(backend: &Backend) {

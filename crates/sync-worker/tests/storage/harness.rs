@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 #[path = "../support/pg_scratch.rs"]
 mod pg_scratch;
-use pg_scratch::ScratchDb;
+pub use pg_scratch::ScratchDb;
 
 /// Bound on any single awaited storage call, so a hang fails instead of stalling CI.
 pub const STEP: Duration = Duration::from_secs(30);

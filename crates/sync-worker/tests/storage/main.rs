@@ -7,7 +7,9 @@
 //! not reachable.
 
 mod conformance;
+mod gaps;
 mod harness;
+mod migrations;
 mod sqlite_only;
 
 pub use harness::Backend;
@@ -54,4 +56,8 @@ conformance_suite!(
     move_store_needs_an_empty_target,
     long_ranges_come_back_whole,
     backend_id_is_per_store_stable_shared_and_replaced_by_reset,
+    gaps_append_read_and_count,
+    pages_and_remaining_across_gaps,
+    gaps_conflict_on_the_same_parent,
+    non_increasing_chains_are_refused,
 );

@@ -167,3 +167,35 @@ async fn racing_pushes_on_two_nodes_leave_one_winner_and_one_chain() {
     two.stop().await;
     db.drop_now().await;
 }
+
+/// Numbering with gaps (LiveStore 0.4) crosses nodes like any chain: node two's sockets
+/// get node one's events, and node two chains on the real head (the last seqNum).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gaps_reach_every_node_and_the_head_is_the_last_seq_num() {
+    let db = ScratchDb::create().await;
+    let (one, two) = (Node::start(&db.url).await, Node::start(&db.url).await);
+    let mut a = one.client("gap-store").await;
+    let mut b = two.client("gap-store").await;
+    assert!(crate::helpers::all_seqs(&b.pull("p0", None).await).is_empty());
+
+    a.push_acked("a1", crate::gaps::gapped(0, &[100])).await;
+    a.push_acked("a2", crate::gaps::gapped(100, &[105, 300]))
+        .await;
+    for expected in [&[100][..], &[105, 300]] {
+        let got = tokio::time::timeout(WAIT, next_broadcast(&mut b)).await;
+        assert_eq!(got.expect("broadcast in time"), expected);
+    }
+    b.push("stale", crate::gaps::gapped(105, &[106])).await;
+    assert_eq!(
+        b.push_outcome("stale").await.unwrap_err(),
+        "Invalid parent event number. Received e105 but expected e300"
+    );
+    b.push_acked("b1", crate::gaps::gapped(300, &[301])).await;
+    assert_eq!(
+        stored_chain(&db.url, "gap-store").await,
+        [(100, 0), (105, 100), (300, 105), (301, 300)]
+    );
+    one.stop().await;
+    two.stop().await;
+    db.drop_now().await;
+}

@@ -5,6 +5,7 @@ mod access;
 mod cluster;
 mod connect;
 mod feed;
+mod gaps;
 mod health;
 mod helpers;
 mod lifecycle;

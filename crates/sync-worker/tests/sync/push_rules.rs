@@ -28,9 +28,10 @@ async fn wrong_parent_is_refused_with_the_exact_text_and_nothing_stored() {
 }
 
 #[tokio::test]
-async fn non_contiguous_batches_are_refused() {
+async fn broken_chains_are_refused() {
     let server = TestServer::spawn(&[]).await;
     let mut client = server.client("gaps").await;
+    // The third event names 4 as its parent, not the second event (2).
     let mut gap = events(0, 3);
     gap[2]["seqNum"] = json!(5);
     gap[2]["parentSeqNum"] = json!(4);

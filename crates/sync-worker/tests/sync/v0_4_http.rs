@@ -191,3 +191,81 @@ async fn every_http_request_is_authenticated_and_cors_allows_the_client_headers(
     assert!(allowed.contains("x-livestore-store-id"), "{allowed}");
     assert!(allowed.contains("content-type"), "{allowed}");
 }
+
+#[tokio::test]
+async fn http_pulls_count_remaining_across_gaps() {
+    let server = TestServer::spawn(&[]).await;
+    let u = url(&server, "h04-gaps", None);
+    // seqNum 100 on an empty store, then 150 more with a jump after every tenth.
+    let seqs: Vec<u64> = (0..151u64).map(|i| 100 + i + (i / 10) * 500).collect();
+    let mut parent = 0;
+    for (i, part) in [&seqs[..1], &seqs[1..]].into_iter().enumerate() {
+        let batch = crate::gaps::gapped(parent, part);
+        let body = json!({"storeId": "s", "batch": batch, "backendId": {"_tag": "None"}});
+        let (_, answer) = post(&u, request(&format!("p{i}"), "SyncHttpRpc.Push", body)).await;
+        assert_eq!(
+            answer[0]["exit"],
+            json!({"_tag": "Success", "value": {}}),
+            "{answer}"
+        );
+        parent = *part.last().unwrap();
+    }
+    let (_, body) = post(&u, pull("all", None)).await;
+    let frames = body.as_array().unwrap();
+    assert_eq!(frames.len(), 3, "two pages then the exit: {body}");
+    assert_eq!(
+        frames[0]["values"][0]["pageInfo"],
+        json!({"_tag": "MoreKnown", "remaining": 51})
+    );
+    assert_eq!(
+        frames[1]["values"][0]["pageInfo"],
+        json!({"_tag": "NoMore"})
+    );
+    let pulled: Vec<u64> = frames[..2]
+        .iter()
+        .flat_map(|f| crate::v0_4::page_seqs(&f["values"][0]))
+        .collect();
+    assert_eq!(pulled, seqs);
+    server.stop().await;
+}
+
+/// A client that sends an HTTP pull and never reads the answer does not hold shutdown:
+/// the server stops within its grace period (5 s here) plus the close allowance.
+#[tokio::test]
+async fn shutdown_does_not_wait_forever_for_an_http_client_that_stops_reading() {
+    use tokio::io::AsyncWriteExt;
+
+    let mut server = TestServer::spawn(&[("MAX_FRAME_BYTES", "4194304")]).await;
+    // About 8 MB of events: far more than the socket buffers below hold.
+    let mut seeder = server.client("h04-big").await;
+    let pad = "x".repeat(1000);
+    for push in 0..8u64 {
+        let mut batch = events(push * 1000, 1000);
+        for event in &mut batch {
+            event["args"]["pad"] = json!(pad);
+        }
+        seeder.push_acked(&format!("s{push}"), batch).await;
+    }
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.addr).await.unwrap();
+    let body = pull("big", None).to_string();
+    let head = format!(
+        "POST /?storeId=h04-big&transport=http HTTP/1.1\r\nhost: x\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    // Let the server read the store and start writing the answer nobody reads.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    server.trigger_shutdown();
+    server.join().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    drop(stream);
+}

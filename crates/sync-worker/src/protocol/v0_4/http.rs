@@ -23,11 +23,16 @@ use crate::connect::{decide, parse_connect_query, IdentityKind};
 use crate::connection::pull::split_by_size;
 use crate::connection::Wire;
 use crate::hub::{ConnHandle, Outbound, Reply};
-use crate::storage::StoreId;
+use crate::storage::{StoreId, Tail};
 use crate::AppState;
 
-/// Serves one HTTP RPC request.
+/// Serves one HTTP RPC request. Shutdown waits for it as for a socket (its push is
+/// committed and answered); a request arriving during shutdown is refused with 503.
 pub async fn handle(state: AppState, request: Request) -> Response {
+    if state.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let _tracked = state.tracker.token();
     let connect = match parse_connect_query(request.uri()) {
         Ok(connect) => connect,
         Err(rejection) => return rejection.into_response(),
@@ -135,27 +140,39 @@ async fn pull(
         Some((_, seq)) => seq,
         None => 0,
     };
-    let head = match log.head(store).await {
-        Ok(head) => head,
+    // Counted, not derived from the head: numbers may skip.
+    let Tail {
+        head,
+        events: total,
+    } = match log.tail(store, after).await {
+        Ok(tail) => tail,
         Err(error) => return failed(error),
     };
     let chunk_size = state.config.limits.pull_chunk.max(1);
     let mut messages = Vec::new();
     let mut cursor = after;
-    while cursor < head {
-        let want = usize::try_from(head - cursor)
-            .unwrap_or(usize::MAX)
-            .min(chunk_size);
-        let events = match log.read_range(store, cursor, want).await {
+    let mut left = total;
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(chunk_size);
+        let mut events = match log.read_range(store, cursor, want).await {
             Ok(events) => events,
             Err(error) => return failed(error),
         };
+        // Only after a reset and new pushes meanwhile can a read pass the pull's head.
+        events.retain(|event| event.seq_num <= head);
         let Some(last) = events.last().map(|e| e.seq_num) else {
             break;
         };
+        // A read shorter than asked (a reset meanwhile) is the end.
+        left = if events.len() < want {
+            0
+        } else {
+            left - events.len() as u64
+        };
+        let mut left_in_read = events.len();
         for part in split_by_size(&events, super::MAX_PAGE_BYTES) {
-            let end = part.last().map_or(last, |e| e.seq_num);
-            let remaining = head.saturating_sub(end);
+            left_in_read -= part.len();
+            let remaining = left + left_in_read as u64;
             let page = pull_response_stored(part, remaining, &backend_id);
             messages.push(chunk(request_id, &page));
         }
@@ -210,7 +227,9 @@ impl Push<'_> {
                     tokio::select! {
                         () = handle.kick.cancelled() => return None,
                         message = rx.recv() => match message {
-                            Some(Outbound::Reply(reply @ Reply::Push { .. })) => return Some(reply),
+                            Some(Outbound::Reply(reply)) if matches!(*reply, Reply::Push { .. }) => {
+                                return Some(*reply)
+                            }
                             Some(_) => continue,
                             None => return None,
                         },

@@ -24,7 +24,7 @@ use std::str::FromStr;
 
 pub use options::PgOptions;
 
-use super::{check_chain, AppendBatch, EventLog, StorageError, StoreId, StoredEvent};
+use super::{check_chain, AppendBatch, EventLog, StorageError, StoreId, StoredEvent, Tail};
 
 /// The migrations of `migrations/sync-postgres/`, embedded at build time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sync-postgres");
@@ -42,6 +42,13 @@ const INSERT_EVENTS: &str = "INSERT INTO events (store_id, seq_num, parent_seq_n
      SELECT $1, e.seq, e.parent, e.name, e.args, e.client, e.session, $8, $9 \
      FROM UNNEST($2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[]) \
      AS e(seq, parent, name, args, client, session)";
+/// Store `$1`'s head and the number of its events after `$2`, in one statement (one
+/// snapshot): the head less the numbers the chain skips after `$2` (each event's parent is
+/// the event before it), read through the partial index `events_gaps`.
+const TAIL: &str = "SELECT h.head, GREATEST(h.head - $2, 0) - COALESCE((\
+        SELECT sum(seq_num - GREATEST(parent_seq_num, $2) - 1) FROM events \
+        WHERE store_id = $1 AND seq_num > $2 AND seq_num - parent_seq_num > 1), 0)::BIGINT \
+    FROM (SELECT COALESCE((SELECT head FROM store_heads WHERE store_id = $1), 0) AS head) h";
 const READ_RANGE: &str = "SELECT seq_num, parent_seq_num, name, args, client_id, session_id, \
      created_at_ms, pushed_by FROM events \
      WHERE store_id = $1 AND seq_num > $2 ORDER BY seq_num LIMIT $3";
@@ -213,6 +220,19 @@ impl EventLog for PgEventLog {
             }
         }
         Ok(events)
+    }
+
+    async fn tail(&self, store: &StoreId, after: u64) -> Result<Tail, StorageError> {
+        let (head, events): (i64, i64) = sqlx::query_as(TAIL)
+            .bind(store.as_str())
+            .bind(to_sql(after))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(closed_or_database)?;
+        Ok(Tail {
+            head: to_seq(head)?,
+            events: to_seq(events)?,
+        })
     }
 
     async fn backend_id(&self, store: &StoreId) -> Result<String, StorageError> {

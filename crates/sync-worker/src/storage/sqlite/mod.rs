@@ -23,10 +23,12 @@ use tokio::task::JoinHandle;
 
 pub use options::SqliteOptions;
 
-use self::codec::{to_sql_seq, PackedDecoder, NEXT_SEQ_SQL, PACKED_WINDOW_SQL, SELECT_HEAD};
+use self::codec::{
+    to_sql_seq, PackedDecoder, NTH_SEQ_SQL, PACKED_WINDOW_SQL, SELECT_HEAD, TAIL_SQL,
+};
 use self::options::Target;
 use self::writer::{Command, GroupLimits, Op, Writer};
-use super::{AppendBatch, EventLog, StorageError, StoreId, StoredEvent};
+use super::{AppendBatch, EventLog, StorageError, StoreId, StoredEvent, Tail};
 
 /// The migrations of `migrations/sync/`, embedded at build time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sync");
@@ -170,11 +172,24 @@ impl EventLog for SqliteEventLog {
         let mut events = Vec::with_capacity(limit.min(self.read_chunk_rows));
         let mut decoder = PackedDecoder::default();
         let mut cursor = to_sql_seq(after);
+        // Numbering is usually contiguous, so the window `(cursor, cursor + want]` holds
+        // exactly `want` events: no need to find where it ends. Once a window comes back
+        // short (a gap, or the end of the log), the rest of this read looks the end up.
+        let mut dense = true;
         while events.len() < limit {
-            // Chains are contiguous, so the window (cursor, end] holds exactly `want`
-            // events unless the log ends (or has a gap) inside it.
             let want = (limit - events.len()).min(self.read_chunk_rows);
-            let end = cursor.saturating_add(i64::try_from(want).unwrap_or(i64::MAX));
+            let end = if dense {
+                cursor.saturating_add(i64::try_from(want).unwrap_or(i64::MAX))
+            } else {
+                let nth: Option<i64> = sqlx::query_scalar(NTH_SEQ_SQL)
+                    .bind(store.as_str())
+                    .bind(cursor)
+                    .bind(i64::try_from(want - 1).unwrap_or(i64::MAX))
+                    .fetch_optional(&self.readers)
+                    .await
+                    .map_err(closed_or_database)?;
+                nth.unwrap_or(i64::MAX)
+            };
             let packed: Option<String> = sqlx::query_scalar(PACKED_WINDOW_SQL)
                 .bind(store.as_str())
                 .bind(cursor)
@@ -185,21 +200,27 @@ impl EventLog for SqliteEventLog {
             let before = events.len();
             decoder.decode(packed.as_deref().unwrap_or(""), &mut events)?;
             let full = events.len() - before == want;
-            cursor = end;
-            if !full {
-                let next: Option<i64> = sqlx::query_scalar(NEXT_SEQ_SQL)
-                    .bind(store.as_str())
-                    .bind(cursor)
-                    .fetch_one(&self.readers)
-                    .await
-                    .map_err(closed_or_database)?;
-                match next {
-                    Some(next) if end < i64::MAX => cursor = next - 1,
-                    _ => break, // the end of the log
-                }
+            if end == i64::MAX || (!full && !dense) {
+                break; // the end of the log
             }
+            cursor = end;
+            dense &= full;
         }
         Ok(events)
+    }
+
+    async fn tail(&self, store: &StoreId, after: u64) -> Result<Tail, StorageError> {
+        let (head, events): (i64, i64) = sqlx::query_as(TAIL_SQL)
+            .bind(store.as_str())
+            .bind(to_sql_seq(after))
+            .fetch_one(&self.readers)
+            .await
+            .map_err(closed_or_database)?;
+        let corrupt = || StorageError::Corrupt(format!("negative head or count of store {store}"));
+        Ok(Tail {
+            head: u64::try_from(head).map_err(|_| corrupt())?,
+            events: u64::try_from(events).map_err(|_| corrupt())?,
+        })
     }
 
     async fn backend_id(&self, store: &StoreId) -> Result<String, StorageError> {
