@@ -103,6 +103,65 @@ start_auth_worker() {
   wait_for_port "$PORT" "$RESULTS/$name.server.log"
 }
 
+# PostgreSQL rows: several sync-worker nodes on one database this script created.
+NODE_PIDS=()
+
+# pg_database NAME: creates a fresh database on the server $PG_URL names and sets
+# PG_DB_URL to it (the name carries NAME and a random suffix; pg_drop_databases drops
+# every one this script created, and only those).
+PG_DATABASES=()
+pg_database() {
+  local db
+  db="bench_${1//-/_}_$(od -An -tx1 -N4 /dev/urandom | tr -d ' \n')"
+  psql -q -v ON_ERROR_STOP=1 "$PG_URL" -c "CREATE DATABASE $db" >&2
+  PG_DATABASES+=("$db")
+  local base="${PG_URL%%\?*}"
+  PG_DB_URL="${base%/*}/$db"
+}
+
+pg_drop_databases() {
+  local db
+  for db in "${PG_DATABASES[@]}"; do
+    psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >&2 || true
+  done
+  PG_DATABASES=()
+}
+
+# start_pg_node NAME DATABASE_URL: one more sync-worker node on DATABASE_URL, on a free
+# port; sets PORT, appends its pid to NODE_PIDS (and sets SERVER_PID to it).
+start_pg_node() {
+  local name="$1" url="$2" dir="$WORK/sync-node-$1-${#NODE_PIDS[@]}"
+  mkdir -p "$dir"
+  PORT="$("$BENCH" free-port)"
+  (
+    cd "$dir"
+    exec env "${SERVER_ENV[@]}" RUST_LOG="${SERVER_LOG:-warn}" HOST=127.0.0.1 PORT="$PORT" \
+      DATABASE_URL="$url" REQUIRE_AUTH=true JWT_SECRET="$JWT_SECRET" "$SERVER"
+  ) >>"$RESULTS/$name.server.log" 2>&1 &
+  SERVER_PID=$!
+  SERVER_PGID=""
+  NODE_PIDS+=("$SERVER_PID")
+  wait_for_port "$PORT" "$RESULTS/$name.server.log"
+}
+
+# stop_nodes: every node start_pg_node started, by its pid (TERM, then KILL after 10 s).
+stop_nodes() {
+  local pid
+  for pid in "${NODE_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${NODE_PIDS[@]}"; do
+    for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  NODE_PIDS=()
+  SERVER_PID=""
+}
+
 REFERENCE_DIR="$ROOT/bench/reference"
 
 # Installs the reference's npm packages (exact versions from its package-lock.json)

@@ -40,6 +40,8 @@ pub mod keys {
     pub const MAX_MEMBERS_PER_INSTANCE: &str = "AUTH_MAX_MEMBERS_PER_INSTANCE";
     /// PostgreSQL connections of this node (ignored on SQLite).
     pub const DB_POOL_SIZE: &str = "AUTH_DB_POOL_SIZE";
+    /// How long a query waits for a PostgreSQL connection (ignored on SQLite).
+    pub const DB_ACQUIRE_TIMEOUT_SECONDS: &str = "AUTH_DB_ACQUIRE_TIMEOUT_SECONDS";
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/auth.db";
@@ -236,7 +238,10 @@ impl AuthConfig {
         Ok(Self {
             postgres: PgOptions {
                 max_connections: pool_size.get(),
-                ..PgOptions::default()
+                acquire_timeout: vars.seconds(
+                    keys::DB_ACQUIRE_TIMEOUT_SECONDS,
+                    PgOptions::default().acquire_timeout,
+                )?,
             },
             database_url: vars
                 .get_or(env::DATABASE_URL, DEFAULT_DATABASE_URL)
@@ -317,6 +322,26 @@ mod tests {
             let vars = Vars::from_pairs([(keys::DB_POOL_SIZE, value)]);
             let err = AuthConfig::from_vars(&vars).unwrap_err();
             assert!(err.to_string().contains(keys::DB_POOL_SIZE), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_postgres_acquire_timeout_is_configurable_in_whole_seconds() {
+        let vars = Vars::from_pairs([(keys::DB_ACQUIRE_TIMEOUT_SECONDS, "2")]);
+        assert_eq!(
+            AuthConfig::from_vars(&vars)
+                .unwrap()
+                .postgres
+                .acquire_timeout,
+            Duration::from_secs(2)
+        );
+        for value in ["0", "1.5", "soon"] {
+            let vars = Vars::from_pairs([(keys::DB_ACQUIRE_TIMEOUT_SECONDS, value)]);
+            let err = AuthConfig::from_vars(&vars).unwrap_err();
+            assert!(
+                err.to_string().contains(keys::DB_ACQUIRE_TIMEOUT_SECONDS),
+                "{err}"
+            );
         }
     }
 

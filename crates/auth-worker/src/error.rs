@@ -57,6 +57,10 @@ pub enum ApiError {
     /// Anything unexpected. The cause is logged, never sent.
     #[error("Internal server error")]
     Internal(#[source] anyhow::Error),
+    /// The database cannot be reached (connection refused, lost or timed out): nothing
+    /// was done, or a write's outcome is unknown; the client may retry. Logged, never sent.
+    #[error("Service temporarily unavailable, retry later")]
+    Unavailable(#[source] anyhow::Error),
 }
 
 impl ApiError {
@@ -85,6 +89,7 @@ impl ApiError {
             Self::MemberLimit(_) => AuthErrorCode::MemberLimit,
             Self::RateLimited { .. } => AuthErrorCode::RateLimited,
             Self::Internal(_) => AuthErrorCode::InternalError,
+            Self::Unavailable(_) => AuthErrorCode::ServiceUnavailable,
         }
     }
 }
@@ -98,6 +103,7 @@ impl From<StoreError> for ApiError {
             StoreError::LastOwner => Self::LastOwner,
             StoreError::InstanceLimit(max) => Self::InstanceLimit(max),
             StoreError::MemberLimit(max) => Self::MemberLimit(max),
+            StoreError::Database(e) if is_unreachable(&e) => Self::Unavailable(e.into()),
             StoreError::Database(e) => Self::Internal(e.into()),
         }
     }
@@ -120,9 +126,18 @@ impl IntoResponse for ApiError {
         let code = self.code();
         let status =
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if let Self::Internal(cause) = &self {
+        match &self {
             // The one place a 5xx is logged; `{:#}` keeps the cause chain.
-            tracing::error!(error = format!("{cause:#}"), "request failed");
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed");
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(
+                    error = format!("{cause:#}"),
+                    "request failed: database unreachable"
+                );
+            }
+            _ => {}
         }
         let message = self.to_string();
         let body = ErrorBody {
@@ -133,13 +148,36 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if let Self::RateLimited { retry_after } = self {
+        let retry_after = match self {
+            Self::RateLimited { retry_after } => Some(retry_after),
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        };
+        if let Some(wait) = retry_after {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs(retry_after)),
+                HeaderValue::from(retry_after_secs(wait)),
             );
         }
         response
+    }
+}
+
+/// `Retry-After` of a 503: the database usually comes back within seconds (a restart,
+/// a failover), and clients should not hammer it meanwhile.
+const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Whether `error` means the database could not be reached or the connection was lost
+/// (as opposed to a query the database refused): the pool timing out or closed, an I/O
+/// error, or the server ending the session (SQLSTATE class 08, connection exception,
+/// and 57, operator intervention: shutdown, restart, `pg_terminate_backend`).
+pub fn is_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+        _ => false,
     }
 }
 
@@ -158,6 +196,21 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::ZERO), 1);
         assert_eq!(retry_after_secs(Duration::from_millis(5_001)), 6);
         assert_eq!(retry_after_secs(Duration::from_secs(60)), 60);
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_not_500() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        for error in [sqlx::Error::PoolTimedOut, sqlx::Error::Io(io)] {
+            let api = ApiError::from(StoreError::Database(error));
+            assert_eq!(api.code(), AuthErrorCode::ServiceUnavailable);
+            assert_eq!(
+                api.to_string(),
+                "Service temporarily unavailable, retry later"
+            );
+        }
+        let other = ApiError::from(StoreError::Database(sqlx::Error::RowNotFound));
+        assert_eq!(other.code(), AuthErrorCode::InternalError);
     }
 
     #[test]

@@ -101,6 +101,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(auth_routes)
         .route("/health", get(routes::health))
+        .route("/ready", get(routes::ready))
         // Service-to-service, outside the per-IP limit: a few sync nodes long-poll it.
         .route(CHANGE_FEED_PATH, get(routes::changes))
         .fallback(routes::not_found)

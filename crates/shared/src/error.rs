@@ -26,6 +26,8 @@ pub enum AuthErrorCode {
     MemberLimit,
     RateLimited,
     InternalError,
+    /// The database cannot be reached right now; retrying later may succeed.
+    ServiceUnavailable,
 }
 
 impl AuthErrorCode {
@@ -47,6 +49,7 @@ impl AuthErrorCode {
             Self::MemberLimit => "MEMBER_LIMIT",
             Self::RateLimited => "RATE_LIMITED",
             Self::InternalError => "INTERNAL_ERROR",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
         }
     }
 
@@ -67,6 +70,7 @@ impl AuthErrorCode {
             Self::NotFound => 404,
             Self::RateLimited => 429,
             Self::InternalError => 500,
+            Self::ServiceUnavailable => 503,
         }
     }
 }
@@ -99,6 +103,7 @@ mod tests {
             AuthErrorCode::MemberLimit,
             AuthErrorCode::RateLimited,
             AuthErrorCode::InternalError,
+            AuthErrorCode::ServiceUnavailable,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -34,6 +34,12 @@ pub struct GlobalOpts {
     /// transport (Effect RPC, `transport=ws`).
     #[arg(long, global = true, value_enum, default_value = "0.3.1")]
     pub protocol: Protocol,
+    /// Where receiving sockets connect instead of `--url` (fanout receivers, clients
+    /// readers): one base URL, or several comma-separated, taken in turn. Writers stay on
+    /// `--url`, so `--url <node 1> --receiver-url <node 1>,<node 2>` measures
+    /// push-to-receive on the writer's node and across nodes, reported per node.
+    #[arg(long, global = true, env = "SYNC_BENCH_RECEIVER_URL")]
+    pub receiver_url: Option<String>,
     /// HS256 secret used to mint real access tokens (the server's JWT_SECRET).
     /// Without it, sockets send no token, or the legacy dev token with `--dev-token`.
     #[arg(

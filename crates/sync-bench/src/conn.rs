@@ -87,6 +87,8 @@ impl TokenSource {
 pub struct Connector {
     base: String,
     protocol: Protocol,
+    /// Where receiving sockets connect, in turn (`--receiver-url`; default `base`).
+    receiver_bases: Arc<[String]>,
     tokens: TokenSource,
     connect_timeout: Duration,
     config: WebSocketConfig,
@@ -98,6 +100,21 @@ pub struct Connector {
 impl Connector {
     pub fn new(opts: &GlobalOpts) -> anyhow::Result<Self> {
         let base = opts.protocol.endpoint(&opts.url)?;
+        let receiver_bases: Vec<String> = match &opts.receiver_url {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|url| !url.is_empty())
+                .map(|url| opts.protocol.endpoint(url))
+                .collect::<anyhow::Result<_>>()
+                .context("--receiver-url")?,
+            None => Vec::new(),
+        };
+        let receiver_bases = if receiver_bases.is_empty() {
+            vec![base.clone()]
+        } else {
+            receiver_bases
+        };
         // Small initial buffers: the bench may hold tens of thousands of idle sockets, and
         // the library's 128 KiB read buffer each would dominate the client's memory.
         let config = WebSocketConfig::default()
@@ -107,6 +124,7 @@ impl Connector {
         Ok(Self {
             base,
             protocol: opts.protocol,
+            receiver_bases: receiver_bases.into(),
             tokens: TokenSource::from_opts(opts),
             connect_timeout: opts.connect_timeout(),
             config,
@@ -130,6 +148,25 @@ impl Connector {
 
     /// The full URL for `store_id` with a token (if any), as a LiveStore client builds it.
     pub fn url_for(&self, store_id: &str, token: Option<&str>) -> String {
+        self.url_on(&self.base, store_id, token)
+    }
+
+    /// The base URLs receiving sockets use (`--receiver-url`, else `--url`).
+    pub fn receiver_bases(&self) -> &[String] {
+        &self.receiver_bases
+    }
+
+    /// Which receiver base the `i`-th receiving socket uses (they take turns).
+    pub fn receiver_node(&self, i: usize) -> usize {
+        i % self.receiver_bases.len()
+    }
+
+    /// The URL of the `i`-th receiving socket of `store_id`.
+    pub fn receiver_url_for(&self, i: usize, store_id: &str, token: Option<&str>) -> String {
+        self.url_on(&self.receiver_bases[self.receiver_node(i)], store_id, token)
+    }
+
+    fn url_on(&self, base: &str, store_id: &str, token: Option<&str>) -> String {
         let instance = format!("bench-{:08x}", rand::thread_rng().gen::<u32>());
         let payload = match token {
             Some(t) => serde_json::json!({ "instanceId": instance, "authToken": t }),
@@ -137,7 +174,7 @@ impl Connector {
         };
         format!(
             "{}?storeId={}&payload={}{}",
-            self.base,
+            base,
             percent_encode(store_id),
             percent_encode(&payload.to_string()),
             self.protocol.extra_query()

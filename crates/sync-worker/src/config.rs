@@ -18,6 +18,7 @@
 //! | `DB_GROUP_MAX_BATCHES` / `DB_GROUP_MAX_EVENTS` | `256` / `20000` | most pushes / events committed in one group transaction |
 //! | `DB_BUSY_TIMEOUT_SECONDS` | `5` | how long SQLite waits for a lock held by another process |
 //! | `DB_POOL_SIZE` | `16` | PostgreSQL connections of this node |
+//! | `DB_ACQUIRE_TIMEOUT_SECONDS` | `5` | PostgreSQL: how long a query waits for a connection (also bounds connecting while the database is unreachable, and `/ready`'s storage check) |
 //! | `SHUTDOWN_GRACE_SECONDS` | `10` | how long shutdown waits for in-flight pushes before closing |
 //! | `STORE_ACCESS` | `members` | `members`: a token opens only the stores of its instances; `any-user`: any valid token opens any store (unsafe for multi-tenant data) |
 //! | `AUTH_URL` | unset | auth-worker base URL whose change feed carries revocations; unset: grace period suspended |
@@ -60,6 +61,7 @@ pub mod env {
     pub const DB_GROUP_MAX_EVENTS: &str = "DB_GROUP_MAX_EVENTS";
     pub const DB_BUSY_TIMEOUT_SECONDS: &str = "DB_BUSY_TIMEOUT_SECONDS";
     pub const DB_POOL_SIZE: &str = "DB_POOL_SIZE";
+    pub const DB_ACQUIRE_TIMEOUT_SECONDS: &str = "DB_ACQUIRE_TIMEOUT_SECONDS";
     pub const STORE_ACCESS: &str = "STORE_ACCESS";
     pub const PUBLIC_AUTH_URL: &str = "PUBLIC_AUTH_URL";
     pub const AUTH_URL: &str = "AUTH_URL";
@@ -305,6 +307,8 @@ fn storage_options(vars: &Vars) -> Result<StorageOptions, ConfigError> {
         sqlite: sqlite_options(vars)?,
         postgres: PgOptions {
             max_connections,
+            acquire_timeout: vars
+                .seconds(env::DB_ACQUIRE_TIMEOUT_SECONDS, pg_defaults.acquire_timeout)?,
             ..pg_defaults
         },
     })
@@ -424,6 +428,7 @@ mod tests {
             ("DB_GROUP_MAX_EVENTS", "-1"),
             ("DB_BUSY_TIMEOUT_SECONDS", "0"),
             ("DB_POOL_SIZE", "0"),
+            ("DB_ACQUIRE_TIMEOUT_SECONDS", "0"),
             ("PULL_READ_WINDOW", "99"),
         ] {
             let err = SyncConfig::from_vars(&Vars::from_pairs([(key, value)])).unwrap_err();

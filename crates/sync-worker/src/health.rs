@@ -21,8 +21,14 @@ pub async fn health() -> Json<serde_json::Value> {
 pub async fn ready(State(state): State<AppState>) -> Response {
     // Any store id works: a head lookup is one primary-key read on either backend.
     let probe = StoreId::parse("readiness-probe").ok();
+    // Bounded even where a connection hangs (a partition): the pool's acquire timeout
+    // (`DB_ACQUIRE_TIMEOUT_SECONDS`) already bounds connecting to an unreachable server.
+    let bound = state.config.storage.postgres.acquire_timeout;
     let storage_ok = match &probe {
-        Some(store) => state.log.head(store).await.is_ok(),
+        Some(store) => matches!(
+            tokio::time::timeout(bound, state.log.head(store)).await,
+            Ok(Ok(_))
+        ),
         None => false,
     };
     let feed = if !state.revocations.follows_feed() {

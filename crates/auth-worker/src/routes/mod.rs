@@ -17,7 +17,7 @@ use serde::Serialize;
 use shared::constants::MAX_TOKEN_BYTES;
 
 pub use changes::changes;
-pub use health::health;
+pub use health::{health, ready};
 pub use instances::{create_instance, delete_instance, list_instances, rename_instance};
 pub use login::login;
 pub use logout::logout;

@@ -84,6 +84,30 @@ impl Backend {
     }
 }
 
+/// What `GET /ready` learns from the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// It answers and carries every migration of this build (later ones, applied by a
+    /// newer build during a rolling upgrade, are fine: migrations are additive).
+    Ready,
+    /// It answers but lacks a migration of this build (a restored older database).
+    NotMigrated,
+}
+
+/// The highest migration version sqlx recorded as applied (0 when none).
+const APPLIED_VERSION: &str =
+    "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success";
+
+/// [`Readiness`] of a database whose highest applied migration is `applied`.
+fn readiness(migrator: &sqlx::migrate::Migrator, applied: i64) -> Readiness {
+    let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    if applied >= latest {
+        Readiness::Ready
+    } else {
+        Readiness::NotMigrated
+    }
+}
+
 /// Publishes `seq` as the feed head unless a later one was published already.
 fn publish_head(feed_head: &watch::Sender<u64>, seq: Option<u64>) {
     if let Some(seq) = seq {

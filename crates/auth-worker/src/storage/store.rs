@@ -9,7 +9,7 @@ use shared::{Memberships, Role};
 use tokio::sync::watch;
 
 use super::{
-    postgres, sqlite, Backend, Credentials, Instance, Member, NewSession, PgOptions,
+    postgres, sqlite, Backend, Credentials, Instance, Member, NewSession, PgOptions, Readiness,
     RefreshTokenRecord, RotateOutcome, StoreError, User,
 };
 use crate::config::WorkspaceLimits;
@@ -74,6 +74,11 @@ impl AuthStore {
             Inner::Postgres(store) => store.limits = limits,
         }
         self
+    }
+
+    /// Whether the database answers and carries this build's migrations.
+    pub async fn readiness(&self) -> Result<Readiness, StoreError> {
+        dispatch!(self.readiness())
     }
 
     /// Waits for open connections to finish and closes the pool.

@@ -1,6 +1,8 @@
-//! CORS preflight and headers, and GET /health.
+//! CORS preflight and headers, GET /health and GET /ready.
 
 use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::Connection as _;
 
 use crate::helpers::{json_ok, Db, TestApp};
 
@@ -93,8 +95,47 @@ async fn health_reports_healthy_with_a_timestamp(db: Db) {
     app.stop().await;
 }
 
+/// Deletes the record of the latest applied migration, as if an older database had been
+/// restored under this build.
+async fn forget_latest_migration(database_url: &str) {
+    const FORGET: &str = "DELETE FROM _sqlx_migrations \
+        WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)";
+    if database_url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(database_url).await.unwrap();
+        sqlx::query(FORGET).execute(&mut conn).await.unwrap();
+        conn.close().await.ok();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(database_url).await.unwrap();
+        sqlx::query(FORGET).execute(&mut conn).await.unwrap();
+        conn.close().await.ok();
+    }
+}
+
+async fn ready_says_whether_the_database_answers_and_is_migrated(db: Db) {
+    let app = TestApp::spawn(&db).await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(
+        body,
+        json!({"status": "ready", "storage": "ok", "shuttingDown": false})
+    );
+    forget_latest_migration(&app.database_url()).await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(
+        body,
+        json!({"status": "not_ready", "storage": "not_migrated", "shuttingDown": false})
+    );
+    // Still alive, all the same.
+    assert_eq!(app.get("/health").await.status(), 200);
+    app.stop().await;
+}
+
 backend_tests!(
     preflight_answers_204_with_the_spec_headers,
     listed_origins_are_echoed_and_others_get_no_allow_origin,
     health_reports_healthy_with_a_timestamp,
+    ready_says_whether_the_database_answers_and_is_migrated,
 );

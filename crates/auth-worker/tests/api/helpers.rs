@@ -67,7 +67,8 @@ impl TestApp {
         Self::spawn_on(db_url, Some(dir), extra).await
     }
 
-    async fn spawn_on(db_url: String, dir: Option<TempDir>, extra: &[(&str, &str)]) -> Self {
+    /// Starts the service on the database `db_url` (kept in `dir` for SQLite).
+    pub async fn spawn_on(db_url: String, dir: Option<TempDir>, extra: &[(&str, &str)]) -> Self {
         init_test_logging();
         let mut vars = Vars::from_pairs([("JWT_SECRET", JWT_SECRET), ("DATABASE_URL", &db_url)]);
         for (key, value) in extra {

@@ -47,6 +47,7 @@ macro_rules! postgres_tests {
 mod backend;
 mod cluster;
 mod cors_health;
+mod faults;
 mod feed;
 mod helpers;
 mod instances;

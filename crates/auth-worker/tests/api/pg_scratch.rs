@@ -38,6 +38,25 @@ impl ScratchDb {
         }
     }
 
+    /// Ends every session on the scratch database (`pg_terminate_backend`), as a server
+    /// restart would, without touching the server or anyone else's databases; returns
+    /// how many were ended.
+    pub async fn terminate_connections(&self) -> i64 {
+        let mut conn = sqlx::PgConnection::connect(&self.admin)
+            .await
+            .expect("admin connection");
+        let ended: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()) AS ended",
+        )
+        .bind(&self.name)
+        .fetch_one(&mut conn)
+        .await
+        .expect("terminate the scratch database's sessions");
+        conn.close().await.ok();
+        ended
+    }
+
     pub async fn drop_now(&self) {
         let mut conn = sqlx::PgConnection::connect(&self.admin)
             .await

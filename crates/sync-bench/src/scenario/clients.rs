@@ -52,7 +52,8 @@ pub async fn run(ctx: &Ctx, args: &ClientsArgs) -> anyhow::Result<Report> {
         writer_urls.push(ctx.connector.url_for(store, token.as_deref()));
         for r in 0..args.readers {
             let token = ctx.connector.tokens().token(first_user + 1 + r, store)?;
-            reader_urls.push(ctx.connector.url_for(store, token.as_deref()));
+            let i = reader_urls.len();
+            reader_urls.push(ctx.connector.receiver_url_for(i, store, token.as_deref()));
         }
     }
     let connect_started = Instant::now();
@@ -178,6 +179,7 @@ pub async fn run(ctx: &Ctx, args: &ClientsArgs) -> anyhow::Result<Report> {
     report
         .param("stores", args.stores)
         .param("readers", args.readers)
+        .param("receiver_urls", ctx.connector.receiver_bases().join(","))
         .param("batch", format!("{}-{}", args.min_batch, args.max_batch))
         .param("in_flight", 1)
         .param(

@@ -313,6 +313,10 @@ impl StoreActor {
                         tracing::warn!(store = %self.shared.store, head, parent, "append conflict");
                         PushOutcome::WrongParent { head, parent }
                     }
+                    error @ StorageError::CommitUnknown(_) => {
+                        tracing::error!(store = %self.shared.store, %error, "append outcome unknown");
+                        PushOutcome::StorageFailure(StorageFailure::Unknown)
+                    }
                     error => {
                         tracing::error!(store = %self.shared.store, %error, "append failed");
                         PushOutcome::StorageFailure(StorageFailure::NotStored)

@@ -54,6 +54,22 @@ pub enum StorageFailure {
     HeadUnavailable,
     /// The append failed.
     NotStored,
+    /// The connection failed during the commit: the push may or may not be stored (a
+    /// later pull, or the broadcast that follows when it was, tells).
+    Unknown,
+}
+
+impl StorageFailure {
+    /// The error text both protocols send for it.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::HeadUnavailable => "Internal error: storage unavailable",
+            Self::NotStored => "Internal error: the push was not stored",
+            Self::Unknown => {
+                "Internal error: storage failed during the commit; the push may have been stored"
+            }
+        }
+    }
 }
 
 /// How a push ended.

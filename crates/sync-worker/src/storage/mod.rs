@@ -124,6 +124,10 @@ pub enum StorageError {
     Closed,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The connection failed while the commit was under way: the batch may or may not
+    /// be stored (a shared server cannot say which until it is reachable again).
+    #[error("commit outcome unknown: {0}")]
+    CommitUnknown(sqlx::Error),
     #[error("migration error: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// A stored row that cannot be decoded, or a batch refused because writing it would

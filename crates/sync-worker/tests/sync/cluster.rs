@@ -13,24 +13,30 @@ use tokio::task::JoinHandle;
 
 use crate::helpers::{encode, events, seqs, Client, WAIT};
 
-#[path = "../support/pg_scratch.rs"]
-mod pg_scratch;
-use pg_scratch::ScratchDb;
+use crate::pg_scratch::ScratchDb;
 
 /// One node: `sync_worker::run` on port 0 against the shared database.
-struct Node {
-    addr: std::net::SocketAddr,
+pub(crate) struct Node {
+    pub(crate) addr: std::net::SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Node {
     async fn start(database_url: &str) -> Self {
-        let vars = shared::Vars::from_pairs([
+        Self::start_with(database_url, &[]).await
+    }
+
+    /// A node with `extra` settings on top of the test defaults.
+    pub(crate) async fn start_with(database_url: &str, extra: &[(&str, &str)]) -> Self {
+        let mut vars = shared::Vars::from_pairs([
             ("DATABASE_URL", database_url),
             ("JWT_SECRET", crate::helpers::JWT_SECRET),
             ("SHUTDOWN_GRACE_SECONDS", "5"),
         ]);
+        for (key, value) in extra {
+            vars.set(*key, *value);
+        }
         let config = SyncConfig::from_vars(&vars).expect("config");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -54,7 +60,7 @@ impl Node {
         Client::connect_url(&url).await
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -4,13 +4,18 @@
 mod access;
 mod cluster;
 mod connect;
+mod faults;
 mod feed;
 mod gaps;
 mod health;
 mod helpers;
+mod kill;
 mod lifecycle;
 mod limits;
+mod load;
 mod malformed;
+#[path = "../support/pg_scratch.rs"]
+mod pg_scratch;
 mod push_rules;
 mod revocation;
 mod sync_flow;

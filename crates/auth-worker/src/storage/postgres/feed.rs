@@ -6,13 +6,15 @@
 //!
 //! Notices are not stored: while the listening connection is down they are lost, and the
 //! re-read (`routes::changes::POLL_INTERVAL`) still finds every change within a second.
-//! The listener has its own connection, outside the pool, so it never takes a slot
-//! queries need.
+//! The listener has its own connection (a pool of one, outside the query pool), so it
+//! never takes a slot queries need; connecting again after the database was unreachable
+//! is bounded by the acquire timeout, so the listener is back within a few seconds of
+//! the database.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::watch;
 
 use crate::storage::publish_head;
@@ -23,13 +25,13 @@ pub(super) const CHANNEL: &str = "auth_changes";
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Listens until aborted (by [`super::PgStore::close`]); reconnects after failures.
-pub(super) async fn listen(database_url: String, feed_head: Arc<watch::Sender<u64>>) {
+pub(super) async fn listen(pool: PgPool, feed_head: Arc<watch::Sender<u64>>) {
     // A connect failure was logged (log it once, not every second).
     let mut warned = false;
     let mut first = true;
     loop {
         let connected = async {
-            let mut listener = PgListener::connect(&database_url).await?;
+            let mut listener = PgListener::connect_with(&pool).await?;
             listener.listen(CHANNEL).await?;
             Ok::<_, sqlx::Error>(listener)
         };

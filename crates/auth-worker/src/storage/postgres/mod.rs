@@ -34,8 +34,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::watch;
 
-use super::publish_head;
+use super::{publish_head, StoreError};
 use crate::config::WorkspaceLimits;
+
+/// The migrations of `migrations/auth-postgres/`, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/auth-postgres");
 
 /// Key of the advisory lock write transactions take (an arbitrary constant: `auth-wr`
 /// in ASCII); no other user of the database may use it.
@@ -48,7 +51,9 @@ pub struct PgOptions {
     /// change notices. Default 8: nodes times (this + 1), plus the sync nodes' pools,
     /// must stay below the server's `max_connections`.
     pub max_connections: u32,
-    /// How long a query waits for a pooled connection before failing. Default 5 s.
+    /// How long a query waits for a pooled connection before failing
+    /// (`AUTH_DB_ACQUIRE_TIMEOUT_SECONDS`): while the database is unreachable, requests
+    /// fail (503) after at most this long, and `GET /ready` answers within it. Default 5 s.
     pub acquire_timeout: Duration,
 }
 
@@ -90,11 +95,15 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            // A connection the server or the network dropped is found (and replaced)
+            // before a query is sent on it. sqlx's default, stated because recovery
+            // after an outage relies on it.
+            .test_before_acquire(true)
+            .connect_with(connect.clone())
             .await
             // The URL may carry a password: name the host and database only.
             .with_context(|| format!("cannot open database {}", redacted(database_url)))?;
-        sqlx::migrate!("../../migrations/auth-postgres")
+        MIGRATOR
             .run(&pool)
             .await
             .context("cannot apply auth-postgres migrations to the database")?;
@@ -102,13 +111,30 @@ impl PgStore {
             .await
             .context("cannot read the change feed head")?;
         feed_head.send_replace(head);
-        let listener = tokio::spawn(feed::listen(database_url.to_owned(), feed_head.clone()));
+        // The listener's own connection, outside the pool so it never takes a slot
+        // queries need; reconnecting is bounded like any acquire (a pool of one).
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(connect);
+        let listener = tokio::spawn(feed::listen(listen_pool, feed_head.clone()));
         Ok(Self {
             pool,
             limits: WorkspaceLimits::default(),
             feed_head,
             listener: Arc::new(listener),
         })
+    }
+
+    /// Whether the database answers and is migrated (`GET /ready`).
+    pub(super) async fn readiness(&self) -> Result<super::Readiness, StoreError> {
+        let applied: i64 = sqlx::query_scalar(super::APPLIED_VERSION)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(super::readiness(&MIGRATOR, applied))
     }
 
     /// A write transaction holding [`WRITE_LOCK`] until it ends, so the checks it reads

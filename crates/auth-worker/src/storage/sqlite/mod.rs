@@ -18,13 +18,16 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::watch;
 
-use super::publish_head;
+use super::{publish_head, StoreError};
 use crate::config::WorkspaceLimits;
 
 /// Connections in the pool. SQLite serializes writers anyway; a few readers suffice.
 pub const MAX_CONNECTIONS: u32 = 8;
 /// How long a statement waits for the write lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The migrations of `migrations/auth/`, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/auth");
 
 /// The auth database on SQLite. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -60,7 +63,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open database {database_url:?}"))?;
-        sqlx::migrate!("../../migrations/auth")
+        MIGRATOR
             .run(&pool)
             .await
             .context("cannot apply auth migrations")?;
@@ -73,6 +76,14 @@ impl SqliteStore {
             limits: WorkspaceLimits::default(),
             feed_head,
         })
+    }
+
+    /// Whether the database answers and is migrated (`GET /ready`).
+    pub(super) async fn readiness(&self) -> Result<super::Readiness, StoreError> {
+        let applied: i64 = sqlx::query_scalar(super::APPLIED_VERSION)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(super::readiness(&MIGRATOR, applied))
     }
 
     /// A write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`),

@@ -234,7 +234,7 @@ pub fn encode_broadcast(committed: &crate::hub::Committed) -> String {
 
 /// The `PushAck` or `Error` answering a push.
 pub fn encode_push_outcome(request_id: &str, outcome: &crate::hub::PushOutcome) -> String {
-    use crate::hub::{ChainError, PushOutcome, StorageFailure};
+    use crate::hub::{ChainError, PushOutcome};
     let message = match outcome {
         PushOutcome::Committed => {
             return encode_server_message(&ServerMessage::PushAck { request_id })
@@ -245,12 +245,7 @@ pub fn encode_push_outcome(request_id: &str, outcome: &crate::hub::PushOutcome) 
         }
         .to_string(),
         PushOutcome::InvalidChain(error) => error.to_string(),
-        PushOutcome::StorageFailure(StorageFailure::HeadUnavailable) => {
-            "Internal error: storage unavailable".to_owned()
-        }
-        PushOutcome::StorageFailure(StorageFailure::NotStored) => {
-            "Internal error: the push was not stored".to_owned()
-        }
+        PushOutcome::StorageFailure(failure) => failure.message().to_owned(),
         // 0.3.1 pushes name no backend id, so this is never their outcome.
         PushOutcome::BackendIdMismatch { .. } => "Backend id mismatch".to_owned(),
     };

@@ -119,10 +119,10 @@ impl Wire for V04 {
                         message: &error.to_string(),
                     },
                 ),
-                PushOutcome::StorageFailure(_) => exit_failure(
+                PushOutcome::StorageFailure(failure) => exit_failure(
                     request_id,
                     &RpcError::Unknown {
-                        message: "Internal error: the push was not stored",
+                        message: failure.message(),
                     },
                 ),
             },

@@ -76,6 +76,10 @@ impl PgEventLog {
             .max_connections(options.max_connections)
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
+            // A connection the server or the network dropped (a restart, an outage) is
+            // found and replaced before a query is sent on it. sqlx's default, stated
+            // because recovering without a restart relies on it.
+            .test_before_acquire(true)
             .connect_with(connect)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -189,7 +193,9 @@ impl EventLog for PgEventLog {
             .bind(notice)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        // Up to here a failure rolls the transaction back (PostgreSQL aborts it when the
+        // connection goes); a failure of the commit itself may come after it took effect.
+        tx.commit().await.map_err(StorageError::CommitUnknown)?;
         Ok(())
     }
 

@@ -1,0 +1,8 @@
+//! Test support shared by the service crates' integration tests (dev-dependency only).
+//!
+//! [`FaultProxy`] sits between a service and its PostgreSQL server so a test can make
+//! the database unreachable without touching the server, which other tests share.
+
+mod proxy;
+
+pub use proxy::{FaultProxy, Outage};
