@@ -3,11 +3,16 @@
 use tracing_subscriber::EnvFilter;
 
 /// Installs the `tracing` subscriber: human-readable lines, level from `RUST_LOG`
-/// (default `info`). Call once, first thing in `main`.
+/// (default `info`), coloured only when standard output is a terminal (a log file or
+/// journald gets no escape codes). Call once, first thing in `main`.
 pub fn init_tracing() {
+    use std::io::IsTerminal as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // A second call (tests, embedding) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .try_init();
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM: the shutdown future production passes to a

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::mpsc;
 
 use super::chain::validate_chain;
 use super::outcome::{Committed, CommittedEvents, PushOutcome, Reply, StorageFailure};
-use super::{lock, Command, ConnHandle, HubLimits, HubShared, Outbound, RegistryRef};
+use super::{lock, Command, ConnHandle, HubLimits, HubShared, Outbound, PushPermits, RegistryRef};
 use crate::storage::{AppendBatch, EventLog, NewEvent, StorageError};
 
 enum Outcome {
@@ -36,7 +36,7 @@ enum Outcome {
 struct Done {
     conn: ConnHandle,
     request_id: Arc<str>,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<PushPermits>,
     outcome: Outcome,
 }
 
@@ -246,7 +246,7 @@ impl StoreActor {
         &mut self,
         conn: ConnHandle,
         request_id: Arc<str>,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<PushPermits>,
         outcome: Outcome,
     ) {
         let done = Done {

@@ -49,6 +49,11 @@ pub async fn handle(state: AppState, request: Request) -> Response {
         Ok(admitted) => admitted,
         Err(rejection) => return rejection.into_response(),
     };
+    // An HTTP request holds a place in the socket caps while it is served.
+    let slot = match crate::connect::take_slot(&state, &request, &identity) {
+        Ok(slot) => slot,
+        Err(rejection) => return rejection.into_response(),
+    };
     let limit = state.config.limits.max_frame_bytes;
     let body = match axum::body::to_bytes(request.into_body(), limit).await {
         Ok(body) => body,
@@ -92,7 +97,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
             }
         },
     };
-    drop(registration);
+    drop((registration, slot));
     let mut out = String::with_capacity(2 + messages.iter().map(|m| m.len() + 1).sum::<usize>());
     out.push('[');
     out.push_str(&messages.join(","));
@@ -199,11 +204,7 @@ impl Push<'_> {
         backend_id: Option<String>,
     ) -> String {
         let (tx, mut rx) = mpsc::channel(state.config.limits.outbound_queue);
-        let handle = ConnHandle {
-            id: self.conn_id,
-            tx,
-            kick: tokio_util::sync::CancellationToken::new(),
-        };
+        let handle = ConnHandle::new(self.conn_id, tx);
         let hub = state.hubs.join(self.store, handle.clone());
         let permit = Arc::new(Semaphore::new(1))
             .try_acquire_owned()
@@ -216,7 +217,11 @@ impl Push<'_> {
             permit,
             backend_id,
         );
-        let answer = if sent {
+        if let Err(refused @ crate::hub::PushRefused::QueueFull { .. }) = sent {
+            state.hubs.leave(&hub, self.conn_id);
+            return unknown(self.request_id, &refused.to_string());
+        }
+        let answer = if sent.is_ok() {
             let wait = async {
                 loop {
                     tokio::select! {
