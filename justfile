@@ -15,10 +15,12 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# End to end: the real LiveStore client in Node, then the demo app in headless Chromium.
+# End to end: the real LiveStore clients in Node (0.3.1, then 0.4.0 with the mixed and
+# two-node runs on the machine's PostgreSQL, PG_TEST_URL), then the demo app in headless Chromium.
 e2e:
     cargo build -p auth-worker -p sync-worker
     cd e2e && npm ci --no-audit --no-fund && npm test
+    cd e2e/v04 && npm ci --no-audit --no-fund && npm test
     cd web && npm ci --no-audit --no-fund && npm run build
     cd e2e/browser && npm ci --no-audit --no-fund && npm test
 

@@ -73,7 +73,11 @@ start_sync_worker() {
   # cwd is the empty temp dir, so no .dev.vars of the checkout is read.
   (
     cd "$dir"
-    exec "${SERVER_WRAP[@]}" env "${SERVER_ENV[@]}" RUST_LOG="${SERVER_LOG:-warn}" HOST=127.0.0.1 PORT="$PORT" \
+    # The load generator opens tens of thousands of sockets from a few loopback
+    # addresses as a handful of users and pipelines pushes: the connection caps and the
+    # message rate (crate::limits) are lifted; SERVER_ENV entries come later and win.
+    exec "${SERVER_WRAP[@]}" env MAX_CONNECTIONS=0 MAX_CONNECTIONS_PER_IP=0 MAX_CONNECTIONS_PER_USER=0 \
+      MAX_MESSAGES_PER_SECOND=0 "${SERVER_ENV[@]}" RUST_LOG="${SERVER_LOG:-warn}" HOST=127.0.0.1 PORT="$PORT" \
       DATABASE_URL="sqlite://$dir/sync.db" REQUIRE_AUTH=true JWT_SECRET="$JWT_SECRET" \
       "$SERVER"
   ) >"$RESULTS/$name.server.log" 2>&1 &

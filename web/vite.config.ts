@@ -6,8 +6,6 @@ import { join, relative, resolve } from 'node:path'
 
 import { defineConfig, type Plugin } from 'vite'
 
-const syncWorker = process.env.SYNC_WORKER_URL ?? 'http://127.0.0.1:8787'
-
 const filesUnder = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
     entry.isDirectory() ? filesUnder(join(dir, entry.name)) : [join(dir, entry.name)],
@@ -49,8 +47,7 @@ export default defineConfig({
   // wa-sqlite ships its own wasm next to its JS; pre-bundling would break the relative URL.
   optimizeDeps: { exclude: ['@livestore/wa-sqlite'] },
   build: { target: 'es2022', sourcemap: true, chunkSizeWarningLimit: 1500 },
-  // `npm run dev`: the page is served by vite, so forward the sync socket to the sync-worker.
-  server: {
-    proxy: { '/websocket': { target: syncWorker, ws: true } },
-  },
+  // `npm run dev`: the page is served by vite, which cannot tell the LiveStore 0.4 socket
+  // (`/?storeId=…&transport=ws`) from the page by path; the worker connects to
+  // `VITE_SYNC_URL` (e.g. `VITE_SYNC_URL=ws://127.0.0.1:8787 npm run dev`) instead.
 })

@@ -43,7 +43,7 @@ export class AuthApiError extends Error {
 
   /** True when the refresh token is dead for good (revoked, rotated, expired) rather than the call failing. */
   get sessionIsGone(): boolean {
-    return this.code === 'INVALID_TOKEN' || this.code === 'TOKEN_EXPIRED'
+    return this.code === 'INVALID_TOKEN' || this.code === 'TOKEN_EXPIRED' || this.code === 'TOKEN_MISSING'
   }
 }
 

@@ -11,8 +11,9 @@ const WORDS: Record<string, string | ((context: ErrorContext, message: string) =
   INVALID_CREDENTIALS: 'That email and password do not match an account.',
   EMAIL_ALREADY_EXISTS: 'An account with this email already exists. Log in instead.',
   WEAK_PASSWORD: (_context, message) => `Choose a stronger password. ${message}`,
-  RATE_LIMITED: 'Too many attempts in a short time. Wait a minute and try again.',
+  RATE_LIMITED: 'Too many attempts in a short time. Wait a little and try again.',
   INVALID_TOKEN: 'Your session has ended. Log in again.',
+  TOKEN_MISSING: 'You are not signed in. Log in again.',
   TOKEN_EXPIRED: 'Your session has expired. Log in again.',
   FORBIDDEN: (context) =>
     context === 'invite' || context === 'members'

@@ -174,16 +174,14 @@ const openWorkspace = async (instance: Instance): Promise<void> => {
       if (target.store === undefined && open === target) setState(ui.storeStatus, 'opening', `opening (${status.stage})`)
     })
     if (open !== target) {
-      await store.shutdown()
+      await store.shutdownPromise()
       return
     }
     target.store = store
     target.cleanups.push(
-      store.subscribe(todos$, {
-        onUpdate: (todos) => {
-          target.todos = todos
-          if (open === target) renderTodos()
-        },
+      store.subscribe(todos$, (todos) => {
+        target.todos = todos
+        if (open === target) renderTodos()
       }),
     )
     target.cleanups.push(
@@ -214,7 +212,7 @@ const closeStore = async (): Promise<void> => {
   if (current.store !== undefined) {
     setState(ui.storeStatus, 'closing')
     try {
-      await current.store.shutdown()
+      await current.store.shutdownPromise()
     } catch (error) {
       console.warn('store shutdown failed', error)
     }

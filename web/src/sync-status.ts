@@ -2,7 +2,7 @@
  * Sync connection status, shared between the LiveStore leader worker (which owns
  * the sync WebSocket) and every tab showing the store.
  *
- * LiveStore 0.3.1 does not expose its sync socket's state, nor why a handshake
+ * LiveStore 0.4.0 exposes only whether its sync backend is connected, not why a handshake
  * failed, so the worker observes the sockets it opens and announces each
  * transition on a same-origin `BroadcastChannel`. A tab that opens later asks
  * for the current state with a `query` message.
@@ -56,7 +56,10 @@ export type SyncStatusMessage = {
   detail?: string
 }
 
-/** The server answered a push (or pull) with `WSMessage.Error`, for example a viewer's push. */
+/**
+ * The server failed a push (or pull) with `UnknownError`, for example a viewer's push
+ * ("Forbidden: viewers cannot push to this store"); LiveStore retries it with backoff.
+ */
 export type SyncErrorMessage = { type: 'sync-error'; storeId: string; message: string; at: number }
 
 /** A tab asking the leader worker to repeat its latest status. */
@@ -68,11 +71,32 @@ type ChannelMessage = SyncStatusMessage | SyncErrorMessage | SyncStatusQuery
 export const CLOSE_SESSION_REVOKED = 4401
 export const CLOSE_ACCESS_REVOKED = 4403
 
-/** Extracts the `storeId` query parameter of a sync URL, or undefined when it is not a sync socket. */
+/**
+ * Extracts the `storeId` query parameter of a sync URL (`makeWsSync` connects to
+ * `<url>?storeId=…&payload=…&transport=ws`), or undefined when it is not a sync socket.
+ */
 export const storeIdOfSyncUrl = (url: string | URL): string | undefined => {
   const parsed = new URL(url)
-  if (!parsed.pathname.endsWith('/websocket')) return undefined
+  if (parsed.searchParams.get('transport') !== 'ws') return undefined
   return parsed.searchParams.get('storeId') ?? undefined
+}
+
+/** The message of an RPC `Exit` frame that failed with `UnknownError`, else undefined. */
+const unknownErrorMessage = (data: string): string | undefined => {
+  // Cheap filter first: pulls carry many events and almost never an error.
+  if (!data.includes('"UnknownError"')) return undefined
+  try {
+    const frame = JSON.parse(data) as {
+      _tag?: string
+      exit?: { _tag?: string; cause?: { error?: { _tag?: string; cause?: { message?: unknown } } } }
+    }
+    const error = frame._tag === 'Exit' && frame.exit?._tag === 'Failure' ? frame.exit.cause?.error : undefined
+    if (error?._tag !== 'UnknownError') return undefined
+    return typeof error.cause?.message === 'string' ? error.cause.message : ''
+  } catch {
+    // LiveStore reports unparsable frames itself.
+    return undefined
+  }
 }
 
 type ProbeResult = { state: SyncState; code?: string; detail?: string }
@@ -142,16 +166,11 @@ export const installSyncStatusReporter = (): void => {
         announce(storeId, { state: 'online' })
       })
       this.addEventListener('message', (event: MessageEvent) => {
-        // Cheap filter first: pulls carry many events and almost never an error.
-        if (typeof event.data !== 'string' || !event.data.includes('"WSMessage.Error"')) return
-        try {
-          const frame = JSON.parse(event.data) as { _tag?: string; message?: string }
-          if (frame._tag !== 'WSMessage.Error') return
-          const message: SyncErrorMessage = { type: 'sync-error', storeId, message: frame.message ?? '', at: Date.now() }
-          channel.postMessage(message)
-        } catch {
-          // LiveStore reports unparsable frames itself.
-        }
+        if (typeof event.data !== 'string') return
+        const text = unknownErrorMessage(event.data)
+        if (text === undefined) return
+        const message: SyncErrorMessage = { type: 'sync-error', storeId, message: text, at: Date.now() }
+        channel.postMessage(message)
       })
       // A failed handshake fires `error` then `close`; report it once, after the probe.
       this.addEventListener('close', (event: CloseEvent) => {

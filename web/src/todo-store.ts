@@ -7,7 +7,7 @@
  * token, which the sync-worker verifies (and, with REQUIRE_AUTH=true, checks the
  * membership of) before upgrading the socket.
  *
- * One payload per running store: LiveStore 0.3.1 hands the payload of the first
+ * One payload per running store: LiveStore hands the payload of the first
  * tab to its shared worker, which refuses a later tab whose payload differs
  * ("Initial message already sent and was different now"; the tab only sees
  * "An error occurred while spawning a worker"). Once a token refresh happened, a
@@ -20,7 +20,6 @@
 import { makePersistedAdapter } from '@livestore/adapter-web'
 import LiveStoreSharedWorker from '@livestore/adapter-web/shared-worker?sharedworker'
 import { createStorePromise, nanoid, queryDb, type BootStatus, type Store } from '@livestore/livestore'
-import { Effect } from 'effect'
 
 import { kvDeletePrefix, kvGet, kvPut } from './idb-kv.js'
 import LiveStoreWorker from './livestore.worker.ts?worker'
@@ -43,7 +42,7 @@ const adapter = makePersistedAdapter({
 
 const PAYLOAD_KEY_PREFIX = 'syncPayload:'
 
-/** LiveStore's leader election lock for a store (adapter-web 0.3.1): held while any tab has the store open. */
+/** LiveStore's leader election lock for a store (adapter-web 0.4.0): held while any tab has the store open. */
 const liveStoreTabLock = (storeId: string): string => `livestore-tab-lock-${storeId}`
 
 const storeIsOpenInAnotherTab = async (storeId: string): Promise<boolean> => {
@@ -117,8 +116,9 @@ const PENDING_POLL_MS = 400
  * "Confirmed" is LiveStore's own notion: an event leaves the leader's `pending`
  * list when the sync backend acknowledged it (sync-worker acknowledges only after
  * the event is durably stored). Events still in this tab's session (not yet handed
- * to the leader) count as pending too. LiveStore 0.3.1 offers no subscription for
- * the leader's state, so it is polled.
+ * to the leader) count as pending too. LiveStore 0.4.0's public `syncStatus()` counts
+ * only the session's pending events (not the leader's, nor which todos they touch),
+ * so both sync states are read with `store._dev.syncStates()`, polled.
  */
 export const watchPendingTodoIds = (store: TodoStore, onChange: (ids: ReadonlySet<string>) => void): (() => void) => {
   let stopped = false
@@ -131,10 +131,7 @@ export const watchPendingTodoIds = (store: TodoStore, onChange: (ids: ReadonlySe
     })
   const tick = async (): Promise<void> => {
     try {
-      const [leader, session] = await Promise.all([
-        Effect.runPromise(store.clientSession.leaderThread.getSyncState),
-        Effect.runPromise(store.syncProcessor.syncState.get),
-      ])
+      const { leader, session } = await store._dev.syncStates()
       const ids = new Set([...idsOf(leader.pending), ...idsOf(session.pending)])
       const key = [...ids].sort().join(',')
       if (!stopped && key !== last) {

@@ -7,8 +7,9 @@
 // - Page loads (navigations) and `/config.json`: network first, so a new deploy or
 //   configuration shows at once; the cached copy when the network fails.
 // - Other built files: cache first (their names carry content hashes).
-// - Never touched: the sync socket and its probes (any path ending in `/websocket`),
-//   other origins (the auth service), non-GET requests.
+// - Never touched: the sync socket and its probes (any URL whose query has
+//   `transport`, as LiveStore 0.4's `?storeId=…&transport=ws`, or a path ending in
+//   `/websocket`, as 0.3.1's), other origins (the auth service), non-GET requests.
 // - Activate: drop the caches of older builds.
 
 const PRECACHE = /* PRECACHE_FILES */ []
@@ -67,7 +68,8 @@ self.addEventListener('fetch', (event) => {
   const request = event.request
   if (request.method !== 'GET') return
   const url = new URL(request.url)
-  if (url.origin !== self.location.origin || url.pathname.endsWith('/websocket')) return
+  if (url.origin !== self.location.origin) return
+  if (url.searchParams.has('transport') || url.pathname.endsWith('/websocket')) return
   if (request.mode === 'navigate') return event.respondWith(networkFirst(request, '/'))
   if (url.pathname === '/config.json') return event.respondWith(networkFirst(request))
   event.respondWith(cacheFirst(request))

@@ -18,8 +18,12 @@ pub mod keys {
     pub const RATE_LIMIT_PER_MINUTE: &str = "AUTH_RATE_LIMIT_PER_MINUTE";
     /// Failed logins per account tolerated within the window below.
     pub const LOGIN_MAX_FAILURES: &str = "AUTH_LOGIN_MAX_FAILURES";
-    /// Window of the per-account failed-login limit, in seconds.
+    /// Window of the failed-login counts, in seconds.
     pub const LOGIN_FAILURE_WINDOW_SECONDS: &str = "AUTH_LOGIN_FAILURE_WINDOW_SECONDS";
+    /// Longest wait between two tries of one (account, client IP) after its free failures.
+    pub const LOGIN_BACKOFF_MAX_SECONDS: &str = "AUTH_LOGIN_BACKOFF_MAX_SECONDS";
+    /// Longest wait before an attacked account's password is checked, in milliseconds.
+    pub const LOGIN_DELAY_MAX_MS: &str = "AUTH_LOGIN_DELAY_MAX_MS";
     /// Password hashes/verifications allowed to run at once.
     pub const MAX_CONCURRENT_HASHES: &str = "AUTH_MAX_CONCURRENT_HASHES";
     /// Argon2id memory cost in KiB (at least 19456).
@@ -47,6 +51,8 @@ pub const DEFAULT_PORT: u16 = 8788;
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 10;
 pub const DEFAULT_LOGIN_MAX_FAILURES: u32 = 5;
 pub const DEFAULT_LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_LOGIN_BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_LOGIN_DELAY_MAX: Duration = Duration::from_secs(2);
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
 pub const DEFAULT_MAX_INSTANCES_PER_USER: usize = 100;
 /// The highest `AUTH_MAX_INSTANCES_PER_USER` accepted. Every membership is one
@@ -113,9 +119,15 @@ pub struct HashingConfig {
 pub struct RateLimitConfig {
     /// Per client IP on all auth endpoints; `None` is off.
     pub per_ip_per_minute: Option<NonZeroU32>,
-    /// Failed logins per account within `login_failure_window` before 429.
+    /// Free failed logins per (account, client IP) and per account within
+    /// `login_failure_window`, before the backoff and the delay of
+    /// [`crate::login_throttle`] start.
     pub login_max_failures: NonZeroU32,
     pub login_failure_window: Duration,
+    /// Longest backoff of one (account, client IP).
+    pub login_backoff_max: Duration,
+    /// Longest delay before the password of an account under attack is checked.
+    pub login_delay_max: Duration,
 }
 
 /// Everything auth-worker needs to start.
@@ -151,6 +163,18 @@ impl AuthConfig {
             keys::LOGIN_FAILURE_WINDOW_SECONDS,
             DEFAULT_LOGIN_FAILURE_WINDOW,
         )?;
+        let login_backoff_max =
+            vars.seconds(keys::LOGIN_BACKOFF_MAX_SECONDS, DEFAULT_LOGIN_BACKOFF_MAX)?;
+        let login_delay_max = Duration::from_millis(vars.parse_or(
+            keys::LOGIN_DELAY_MAX_MS,
+            u64::try_from(DEFAULT_LOGIN_DELAY_MAX.as_millis()).unwrap_or(u64::MAX),
+        )?);
+        if login_delay_max > Duration::from_secs(30) {
+            return Err(ConfigError::new(
+                keys::LOGIN_DELAY_MAX_MS,
+                "must be at most 30000 (the owner waits this long to log in)",
+            ));
+        }
 
         let owasp = Argon2Params::OWASP;
         let params = Argon2Params {
@@ -232,6 +256,8 @@ impl AuthConfig {
                 per_ip_per_minute,
                 login_max_failures,
                 login_failure_window,
+                login_backoff_max,
+                login_delay_max,
             },
             max_body_bytes,
             workspaces: WorkspaceLimits {
@@ -271,6 +297,8 @@ mod tests {
         assert_eq!((cfg.host.as_str(), cfg.port), (DEFAULT_HOST, DEFAULT_PORT));
         assert_eq!(cfg.rate_limits.per_ip_per_minute, None);
         assert_eq!(cfg.rate_limits.login_max_failures.get(), 5);
+        assert_eq!(cfg.rate_limits.login_backoff_max, Duration::from_secs(900));
+        assert_eq!(cfg.rate_limits.login_delay_max, Duration::from_secs(2));
         assert_eq!(cfg.hashing.params, Argon2Params::OWASP);
         assert!(cfg.hashing.max_concurrent >= 1);
         assert_eq!(cfg.max_body_bytes, 16 * 1024);
@@ -397,6 +425,9 @@ mod tests {
             (keys::RATE_LIMIT_PER_MINUTE, "-1"),
             (keys::LOGIN_MAX_FAILURES, "0"),
             (keys::LOGIN_FAILURE_WINDOW_SECONDS, "0"),
+            (keys::LOGIN_BACKOFF_MAX_SECONDS, "0"),
+            (keys::LOGIN_DELAY_MAX_MS, "30001"),
+            (keys::LOGIN_DELAY_MAX_MS, "-5"),
             (keys::MAX_CONCURRENT_HASHES, "0"),
             (keys::ARGON2_MEMORY_KIB, "4096"),
             (keys::ARGON2_ITERATIONS, "1"),

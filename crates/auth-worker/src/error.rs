@@ -29,6 +29,10 @@ pub enum ApiError {
     /// Unknown, revoked, reused or malformed token.
     #[error("Invalid or revoked token")]
     InvalidToken,
+    /// No `Authorization` header at all (a header that is not `Bearer <token>` is
+    /// `InvalidToken`).
+    #[error("Authorization header with a Bearer token is required")]
+    TokenMissing,
     #[error("Token has expired")]
     TokenExpired,
     #[error("An account with this email already exists")]
@@ -74,6 +78,7 @@ impl ApiError {
             Self::WeakPassword(_) => AuthErrorCode::WeakPassword,
             Self::InvalidCredentials => AuthErrorCode::InvalidCredentials,
             Self::InvalidToken => AuthErrorCode::InvalidToken,
+            Self::TokenMissing => AuthErrorCode::TokenMissing,
             Self::TokenExpired => AuthErrorCode::TokenExpired,
             Self::EmailAlreadyExists => AuthErrorCode::EmailAlreadyExists,
             Self::MethodNotAllowed => AuthErrorCode::MethodNotAllowed,

@@ -88,7 +88,8 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
+/// The token of an `Authorization: Bearer <token>` header: no header is
+/// `TOKEN_MISSING`, one that is not a Bearer token (or not text) `INVALID_TOKEN`.
 pub struct BearerToken(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
@@ -98,8 +99,9 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
         let header = parts
             .headers
             .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::InvalidToken)?;
+            .ok_or(ApiError::TokenMissing)?
+            .to_str()
+            .map_err(|_| ApiError::InvalidToken)?;
         let (scheme, token) = header
             .trim()
             .split_once(' ')
@@ -151,6 +153,29 @@ impl FromRequestParts<AppState> for CurrentUser {
             email: claims.email,
             session_id: claims.sid,
         })
+    }
+}
+
+/// The client's IP: the TCP peer, or with `TRUST_PROXY=true` the address the proxy
+/// appended to `X-Forwarded-For` (see [`shared::net::client_ip`]).
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(addr)| *addr);
+        Ok(Self(shared::net::client_ip(
+            peer,
+            &parts.headers,
+            state.config.common.trust_proxy,
+        )))
     }
 }
 

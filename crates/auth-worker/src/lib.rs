@@ -19,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod hashing;
+pub mod login_throttle;
 pub mod metrics;
 pub mod rate_limit;
 pub mod routes;

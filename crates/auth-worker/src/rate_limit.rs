@@ -1,18 +1,11 @@
-//! Rate limits: requests per client IP (governor, keyed GCRA) and failed logins per
-//! account (a sliding window).
-//!
-//! The per-account limit is not a governor limiter because it must be *checked* before a
-//! login is attempted but *charged* only when the attempt fails, and GCRA offers no
-//! check-without-charge. Both limits answer 429 `RATE_LIMITED` with `Retry-After`.
+//! Requests per client IP (governor, keyed GCRA), answered 429 `RATE_LIMITED` with
+//! `Retry-After`. Failed logins are throttled by [`crate::login_throttle`].
 
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
@@ -50,108 +43,7 @@ impl IpRateLimiter {
     }
 }
 
-/// At most `max_failures` failed logins per account within `window`; further attempts
-/// (right password or not) wait until the oldest failure leaves the window. A successful
-/// login clears the account's record.
-pub struct LoginFailureLimiter {
-    max_failures: usize,
-    window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
-}
-
-impl LoginFailureLimiter {
-    pub fn new(max_failures: NonZeroU32, window: Duration) -> Self {
-        Self {
-            max_failures: usize::try_from(max_failures.get()).unwrap_or(usize::MAX),
-            window,
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `Err(wait)` while `account` is locked out.
-    pub fn check(&self, account: &str) -> Result<(), Duration> {
-        self.check_at(account, Instant::now())
-    }
-
-    pub fn record_failure(&self, account: &str) {
-        self.record_failure_at(account, Instant::now());
-    }
-
-    pub fn clear(&self, account: &str) {
-        self.lock().remove(account);
-    }
-
-    /// Drops accounts with no failure inside the window.
-    pub fn prune(&self) {
-        let now = Instant::now();
-        let window = self.window;
-        self.lock().retain(|_, failures| {
-            failures
-                .back()
-                .is_some_and(|last| now.duration_since(*last) < window)
-        });
-    }
-
-    fn check_at(&self, account: &str, now: Instant) -> Result<(), Duration> {
-        let mut map = self.lock();
-        let Some(failures) = map.get_mut(account) else {
-            return Ok(());
-        };
-        self.expire(failures, now);
-        if failures.len() < self.max_failures {
-            return Ok(());
-        }
-        let oldest = failures.front().copied().unwrap_or(now);
-        Err(self.window.saturating_sub(now.duration_since(oldest)))
-    }
-
-    fn record_failure_at(&self, account: &str, now: Instant) {
-        let mut map = self.lock();
-        let failures = map.entry(account.to_owned()).or_default();
-        self.expire(failures, now);
-        failures.push_back(now);
-        // Only the newest `max_failures` matter for the decision.
-        while failures.len() > self.max_failures {
-            failures.pop_front();
-        }
-    }
-
-    fn expire(&self, failures: &mut VecDeque<Instant>, now: Instant) {
-        while failures
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            failures.pop_front();
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
-        // A panic while holding the lock cannot leave the map inconsistent.
-        self.failures.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The client's IP: the socket peer, or with `trust_proxy` the last (rightmost)
-/// `X-Forwarded-For` entry, the one our own proxy appended. Earlier entries are
-/// client-supplied and would let anyone pick their own rate-limit bucket.
-pub fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trust_proxy: bool) -> IpAddr {
-    let from_proxy = trust_proxy
-        .then(|| {
-            headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .next_back()
-                // Only the rightmost entry: an unparsable one is not skipped, since the
-                // entries before it are the client's own claims.
-                .and_then(|entry| entry.trim().parse::<IpAddr>().ok())
-        })
-        .flatten();
-    from_proxy
-        .or_else(|| peer.map(|addr| addr.ip()))
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
-}
+pub use shared::net::client_ip;
 
 /// Middleware on the auth routes: charges the request to the client IP.
 pub async fn limit_per_ip(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -172,6 +64,8 @@ pub async fn limit_per_ip(State(state): State<AppState>, request: Request, next:
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderMap;
+
     use super::*;
 
     #[test]
@@ -187,28 +81,6 @@ mod tests {
             "{wait:?}"
         );
         assert!(limiter.check(IpAddr::from([10, 0, 0, 2])).is_ok());
-    }
-
-    #[test]
-    fn login_failures_lock_then_expire() {
-        let limiter =
-            LoginFailureLimiter::new(NonZeroU32::new(2).unwrap(), Duration::from_secs(60));
-        let t0 = Instant::now();
-        limiter.record_failure_at("a@b.co", t0);
-        assert!(limiter.check_at("a@b.co", t0).is_ok());
-        limiter.record_failure_at("a@b.co", t0 + Duration::from_secs(10));
-        let wait = limiter
-            .check_at("a@b.co", t0 + Duration::from_secs(10))
-            .unwrap_err();
-        assert_eq!(wait, Duration::from_secs(50));
-        assert!(limiter.check_at("other@b.co", t0).is_ok());
-        assert!(limiter
-            .check_at("a@b.co", t0 + Duration::from_secs(60))
-            .is_ok());
-        limiter.clear("a@b.co");
-        assert!(limiter
-            .check_at("a@b.co", t0 + Duration::from_secs(10))
-            .is_ok());
     }
 
     #[test]

@@ -18,7 +18,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::config::AuthConfig;
 use crate::hashing::PasswordHasher;
-use crate::rate_limit::{self, IpRateLimiter, LoginFailureLimiter};
+use crate::login_throttle::{LoginThrottle, ThrottleConfig};
+use crate::rate_limit::{self, IpRateLimiter};
 use crate::storage::AuthStore;
 use crate::{cors, routes, telemetry};
 
@@ -35,7 +36,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// `None` when the per-IP limit is off.
     pub ip_limiter: Option<Arc<IpRateLimiter>>,
-    pub login_limiter: Arc<LoginFailureLimiter>,
+    /// Failed-login counts per (account, client IP) and per account.
+    pub login_throttle: Arc<LoginThrottle>,
     /// Cancelled when shutdown starts, so change-feed long polls answer at once instead
     /// of holding the graceful shutdown for up to `MAX_WAIT`.
     pub shutdown: CancellationToken,
@@ -55,10 +57,12 @@ impl AppState {
             ip_limiter: limits
                 .per_ip_per_minute
                 .map(|n| Arc::new(IpRateLimiter::per_minute(n))),
-            login_limiter: Arc::new(LoginFailureLimiter::new(
-                limits.login_max_failures,
-                limits.login_failure_window,
-            )),
+            login_throttle: Arc::new(LoginThrottle::new(ThrottleConfig {
+                free: limits.login_max_failures.get(),
+                window: limits.login_failure_window,
+                backoff_max: limits.login_backoff_max,
+                delay_max: limits.login_delay_max,
+            })),
             config: Arc::new(config),
             store,
             hasher,
@@ -169,7 +173,7 @@ async fn maintenance(state: AppState, every: Duration) {
         if let Some(ip) = &state.ip_limiter {
             ip.prune();
         }
-        state.login_limiter.prune();
+        state.login_throttle.prune();
         let ttl_ms =
             i64::try_from(state.config.common.refresh_token_ttl.as_millis()).unwrap_or(i64::MAX);
         let cutoff = chrono::Utc::now().timestamp_millis().saturating_sub(ttl_ms);

@@ -5,7 +5,7 @@
 //! worker's `AUTH_URL` points at the auth worker started here (unless set). Each service
 //! keeps its own binary for production.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
@@ -46,9 +46,11 @@ async fn main() -> anyhow::Result<()> {
     let mut sync_vars = vars;
     sync_vars.set(env::PORT, args.sync_port.to_string());
     sync_vars.set(env::DATABASE_URL, sqlite_url(&args.data_dir, "sync.db"));
+    // In a checkout the demo is served from web/dist, also when it is built after start
+    // (files are read per request).
     let static_dir = args
         .static_dir
-        .or_else(|| Some(PathBuf::from("web/dist")).filter(|dir| dir.is_dir()));
+        .or_else(|| Some(PathBuf::from("web/dist")).filter(|_| Path::new("web").is_dir()));
     if let Some(dir) = &static_dir {
         sync_vars.set("STATIC_DIR", dir.display().to_string());
     }
@@ -77,16 +79,27 @@ async fn main() -> anyhow::Result<()> {
     }
     let auth_listener = bind(&auth_config.host, auth_config.port).await?;
     let sync_listener = bind(&sync_config.host, sync_config.port).await?;
-    if static_dir.is_some() {
+    if let Some(dir) = &static_dir {
         // The page asks `?auth=` where the auth API is; without it the demo would assume
         // the page's host on port 8788, wrong whenever AUTH_PORT or HOST is changed.
-        tracing::info!(
-            "demo app: http://{}:{}/?auth=http://{}:{}",
+        let url = format!(
+            "http://{}:{}/?auth=http://{}:{}",
             browser_host(&sync_config.host),
             sync_config.port,
             browser_host(&auth_config.host),
             auth_config.port,
         );
+        if dir.join("index.html").is_file() {
+            tracing::info!("demo app: {url}");
+        } else {
+            tracing::info!(
+                "demo app not built yet: run `(cd web && npm ci && npm run build)`; \
+                 it is served at {url} as soon as {} exists, no restart needed",
+                dir.display()
+            );
+        }
+    } else {
+        tracing::info!("no demo app (no web/ folder here, --static-dir unset)");
     }
 
     let shutdown = CancellationToken::new();

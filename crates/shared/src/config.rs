@@ -56,6 +56,14 @@ impl Vars {
                 let (k, v) = entry.map_err(|e| ConfigError::new(&key, format!("{e}")))?;
                 vars.insert(k, v);
             }
+            for (unknown, suggestion) in unknown_keys(vars.keys().map(String::as_str)) {
+                match suggestion {
+                    Some(known) => tracing::warn!(
+                        "{key}: unknown key {unknown} is ignored (did you mean {known}?)"
+                    ),
+                    None => tracing::warn!("{key}: unknown key {unknown} is ignored"),
+                }
+            }
         }
         vars.extend(environment);
         Ok(Self(vars))
@@ -111,15 +119,18 @@ impl Vars {
         Ok(self.parse(key)?.unwrap_or(default))
     }
 
-    /// `true`/`false` (also `1`/`0`, `yes`/`no`); anything else is an error.
+    /// `true` or `false` (any case); anything else (`yes`, `1`, `on`) is an error
+    /// naming the accepted spellings, never a guess.
     pub fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(key).map(str::to_ascii_lowercase).as_deref() {
-            None => Ok(default),
-            Some("true" | "1" | "yes") => Ok(true),
-            Some("false" | "0" | "no") => Ok(false),
-            Some(other) => Err(ConfigError::new(
+        let Some(raw) = self.get(key) else {
+            return Ok(default);
+        };
+        match raw.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ConfigError::new(
                 key,
-                format!("expected true or false, got {other:?}"),
+                format!("expected true or false, got {raw:?}"),
             )),
         }
     }
@@ -146,6 +157,45 @@ impl std::fmt::Debug for Vars {
     }
 }
 
+/// Every key `.dev.vars.example` documents (set or commented out): the keys the services
+/// and `dev-stack` read. A key of `.dev.vars` outside this list is a typo or a leftover.
+pub fn known_keys() -> std::collections::BTreeSet<&'static str> {
+    const EXAMPLE: &str = include_str!("../../../.dev.vars.example");
+    EXAMPLE
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start_matches('#').trim_start();
+            let (key, _) = line.split_once('=')?;
+            let is_key = !key.is_empty()
+                && key.starts_with(|c: char| c.is_ascii_uppercase())
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            is_key.then_some(key)
+        })
+        .collect()
+}
+
+/// The keys of `keys` that are not [`known_keys`], each with the closest known key when
+/// one is near (a typo such as `REQUIRE_AUTHH`).
+pub fn unknown_keys<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Vec<(&'a str, Option<&'static str>)> {
+    let known = known_keys();
+    keys.into_iter()
+        .filter(|key| !known.contains(key))
+        .map(|key| {
+            let nearest = known
+                .iter()
+                .map(|k| (strsim::levenshtein(key, k), *k))
+                .min()
+                .filter(|(distance, _)| *distance <= 3)
+                .map(|(_, k)| k);
+            (key, nearest)
+        })
+        .collect()
+}
+
 /// `ENVIRONMENT`: `production` forces authentication on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -157,10 +207,11 @@ impl FromStr for Environment {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Only the two words: a near miss (`prod`, `staging`) is refused, not guessed.
         match s.to_ascii_lowercase().as_str() {
-            "development" | "dev" => Ok(Self::Development),
-            "production" | "prod" => Ok(Self::Production),
-            other => Err(format!("expected development or production, got {other:?}")),
+            "development" => Ok(Self::Development),
+            "production" => Ok(Self::Production),
+            _ => Err("expected development or production".to_owned()),
         }
     }
 }
@@ -398,6 +449,11 @@ mod tests {
     fn invalid_values_name_the_key() {
         for (key, value) in [
             ("REQUIRE_AUTH", "maybe"),
+            ("REQUIRE_AUTH", "yes"),
+            ("REQUIRE_AUTH", "1"),
+            ("TRUST_PROXY", "on"),
+            ("ENVIRONMENT", "prod"),
+            ("ENVIRONMENT", "dev"),
             ("ACCESS_TOKEN_TTL_SECONDS", "ten"),
             ("REFRESH_TOKEN_TTL_SECONDS", "-5"),
             ("GRACE_PERIOD_SECONDS", "0"),
@@ -408,6 +464,46 @@ mod tests {
             let err = CommonConfig::from_vars(&Vars::from_pairs([(key, value)])).unwrap_err();
             assert_eq!(err.key, key, "{err}");
         }
+    }
+
+    #[test]
+    fn near_misses_name_the_accepted_spellings() {
+        let err =
+            CommonConfig::from_vars(&Vars::from_pairs([("ENVIRONMENT", "prod")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: ENVIRONMENT: cannot parse \"prod\": expected development or production"
+        );
+        let err =
+            CommonConfig::from_vars(&Vars::from_pairs([("REQUIRE_AUTH", "yes")])).unwrap_err();
+        assert!(err.reason.contains("expected true or false"), "{err}");
+        let cfg = CommonConfig::from_vars(&Vars::from_pairs([("REQUIRE_AUTH", "FALSE")])).unwrap();
+        assert!(!cfg.require_auth);
+    }
+
+    #[test]
+    fn unknown_keys_are_found_with_a_suggestion() {
+        let known = known_keys();
+        for key in [
+            "ENVIRONMENT",
+            "JWT_SECRET",
+            "MAX_CONNECTIONS",
+            "AUTH_PORT",
+            "RUST_LOG",
+        ] {
+            assert!(
+                known.contains(key),
+                "{key} is not documented in .dev.vars.example"
+            );
+        }
+        let unknown = unknown_keys(["REQUIRE_AUTH", "REQUIRE_AUTHH", "SOMETHING_ELSE_ENTIRELY"]);
+        assert_eq!(
+            unknown,
+            vec![
+                ("REQUIRE_AUTHH", Some("REQUIRE_AUTH")),
+                ("SOMETHING_ELSE_ENTIRELY", None)
+            ]
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub enum AuthErrorCode {
     WeakPassword,
     InvalidCredentials,
     InvalidToken,
+    /// No `Authorization` header where a token is required.
+    TokenMissing,
     TokenExpired,
     EmailAlreadyExists,
     MethodNotAllowed,
@@ -36,6 +38,7 @@ impl AuthErrorCode {
             Self::WeakPassword => "WEAK_PASSWORD",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::InvalidToken => "INVALID_TOKEN",
+            Self::TokenMissing => "TOKEN_MISSING",
             Self::TokenExpired => "TOKEN_EXPIRED",
             Self::EmailAlreadyExists => "EMAIL_ALREADY_EXISTS",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -54,7 +57,10 @@ impl AuthErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::InvalidRequest | Self::WeakPassword => 400,
-            Self::InvalidCredentials | Self::InvalidToken | Self::TokenExpired => 401,
+            Self::InvalidCredentials
+            | Self::InvalidToken
+            | Self::TokenMissing
+            | Self::TokenExpired => 401,
             Self::Forbidden => 403,
             Self::EmailAlreadyExists
             | Self::LastOwner
@@ -86,6 +92,7 @@ mod tests {
             AuthErrorCode::WeakPassword,
             AuthErrorCode::InvalidCredentials,
             AuthErrorCode::InvalidToken,
+            AuthErrorCode::TokenMissing,
             AuthErrorCode::TokenExpired,
             AuthErrorCode::EmailAlreadyExists,
             AuthErrorCode::MethodNotAllowed,

@@ -8,6 +8,7 @@
 //! `TcpListener`, so a listener added later cannot forget the option.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::serve::{ListenerExt as _, TapIo};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -30,6 +31,32 @@ fn set_nodelay(stream: &mut TcpStream) {
         // The socket still works, only slower; the peer may already be gone.
         tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted socket");
     }
+}
+
+/// The client's IP (both services: rate limits, connection caps): the socket peer, or with `trust_proxy` the last (rightmost)
+/// `X-Forwarded-For` entry, the one our own proxy appended. Earlier entries are
+/// client-supplied and would let anyone pick their own rate-limit bucket.
+pub fn client_ip(
+    peer: Option<SocketAddr>,
+    headers: &axum::http::HeaderMap,
+    trust_proxy: bool,
+) -> IpAddr {
+    let from_proxy = trust_proxy
+        .then(|| {
+            headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                // Only the rightmost entry: an unparsable one is not skipped, since the
+                // entries before it are the client's own claims.
+                .and_then(|entry| entry.trim().parse::<IpAddr>().ok())
+        })
+        .flatten();
+    from_proxy
+        .or_else(|| peer.map(|addr| addr.ip()))
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
 #[cfg(test)]

@@ -48,25 +48,38 @@ pub fn init_logging(vars: &Vars) -> Result<(), ConfigError> {
 }
 
 /// Installs the `tracing` subscriber writing `format` to stderr, level from `RUST_LOG`
-/// (default `info`). A second call (tests, embedding) keeps the first subscriber.
+/// (default `info`); text is coloured only when stderr is a terminal (a log file or
+/// journald gets no escape codes). A second call (tests, embedding) keeps the first
+/// subscriber.
 pub fn init_tracing(format: LogFormat) {
-    init_tracing_with(format, std::io::stderr);
+    use std::io::IsTerminal as _;
+    install(format, std::io::stderr, std::io::stderr().is_terminal());
 }
 
-/// [`init_tracing`] with another destination (tests capture the lines this way).
+/// [`init_tracing`] with another destination, never coloured (tests capture the lines
+/// this way).
 pub fn init_tracing_with<W>(format: LogFormat, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    install(format, writer, false);
+}
+
+fn install<W>(format: LogFormat, writer: W, ansi: bool)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(writer)
+        .with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
 }
+
 /// Completes on SIGINT (Ctrl-C) or SIGTERM: the shutdown future production passes to a
 /// service's `run`.
 pub async fn shutdown_signal() {

@@ -26,12 +26,16 @@
 //! | `AUTH_FEED_RETRY_MAX_SECONDS` | `10` | longest pause between retries while the feed is unreachable |
 //! | `AUTH_FEED_STARTUP_WAIT_SECONDS` | `3` | connects during this long after start wait for the first feed sync |
 //! | `ADMIN_MAX_FAILURES` | `5` | wrong admin secrets one connection may send; the next closes it (1008) |
+//!
+//! The socket caps, idle timeout, message rate and store queue bound are read by
+//! [`crate::limits`], which lists their keys.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use shared::{CommonConfig, ConfigError, Vars};
 
+use crate::limits::ConnectionLimits;
 use crate::storage::postgres::PgOptions;
 use crate::storage::sqlite::SqliteOptions;
 use crate::storage::StorageOptions;
@@ -141,6 +145,9 @@ pub struct SyncLimits {
     pub shutdown_grace: Duration,
     /// Wrong admin secrets tolerated per connection; the next one closes it (1008).
     pub admin_max_failures: u32,
+    /// Socket caps, idle timeout, message rate and store queue bytes
+    /// ([`crate::limits`]).
+    pub connections: ConnectionLimits,
 }
 
 impl Default for SyncLimits {
@@ -157,6 +164,7 @@ impl Default for SyncLimits {
             write_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             admin_max_failures: 5,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -192,8 +200,9 @@ impl SyncConfig {
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_vars(vars)?;
         let defaults = SyncLimits::default();
+        let max_frame_bytes = at_least(vars, env::MAX_FRAME_BYTES, defaults.max_frame_bytes, 1024)?;
         let limits = SyncLimits {
-            max_frame_bytes: at_least(vars, env::MAX_FRAME_BYTES, defaults.max_frame_bytes, 1024)?,
+            max_frame_bytes,
             max_push_batch: at_least(vars, env::MAX_PUSH_BATCH, defaults.max_push_batch, 1)?,
             outbound_queue: at_least(vars, env::OUTBOUND_QUEUE_LEN, defaults.outbound_queue, 1)?,
             pull_chunk: PULL_CHUNK_SIZE,
@@ -225,6 +234,7 @@ impl SyncConfig {
                 1,
             )?)
             .map_err(|_| ConfigError::new(env::ADMIN_MAX_FAILURES, "too large"))?,
+            connections: ConnectionLimits::from_vars(vars, max_frame_bytes)?,
         };
         Ok(Self {
             common,

@@ -13,6 +13,7 @@ pub mod events_api;
 pub mod health;
 pub mod hub;
 pub mod identity;
+pub mod limits;
 pub mod metrics;
 pub mod protocol;
 pub mod revocation;
@@ -56,6 +57,8 @@ pub struct AppInner {
     /// Tracks connection tasks so shutdown can wait for them.
     pub tracker: TaskTracker,
     pub next_connection_id: AtomicU64,
+    /// Sockets held by the node, per client IP and per user.
+    pub caps: Arc<limits::ConnectionCaps>,
 }
 
 impl Deref for AppState {
@@ -74,6 +77,7 @@ impl AppState {
             log.clone(),
             HubLimits {
                 pipeline_depth: config.limits.store_pipeline_depth,
+                queue_bytes: config.limits.connections.store_queue_bytes,
             },
         );
         let revocations = Arc::new(Revocations::new(
@@ -87,7 +91,11 @@ impl AppState {
                 config.common.grace_period,
             ),
         ));
+        let caps = &config.limits.connections;
+        let caps =
+            limits::ConnectionCaps::new(caps.max_connections, caps.max_per_ip, caps.max_per_user);
         Self(Arc::new(AppInner {
+            caps,
             auth: AuthSettings::from_common(&config.common),
             revocations,
             config,
@@ -141,6 +149,13 @@ pub async fn run(
             "REQUIRE_AUTH is off: connections without a valid token act as the dev user"
         );
     }
+    if let Some(dir) = config.static_dir.as_ref().filter(|dir| !dir.is_dir()) {
+        tracing::warn!(
+            "STATIC_DIR {} does not exist (yet): its files are served once it does; \
+             until then `/` answers the service description",
+            dir.display()
+        );
+    }
     let log = storage::open(&config.database_url, &config.storage).await?;
     let grace = config.limits.shutdown_grace;
     let state = AppState::new(config, log.clone());
@@ -153,6 +168,8 @@ pub async fn run(
         axum::serve::Listener::local_addr(&listener)?
     );
     let stopping = state.shutdown.clone();
+    // The peer address feeds the per-IP cap (see `connect::client_ip`).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let serve = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -29,11 +29,11 @@ pub fn router(state: AppState) -> Router {
     // `GET /` is answered by the fallback: a 0.4 client connects on `/` itself.
     let router = Router::new();
     // Built once: the static folder does not change while the server runs.
-    let static_files = state
-        .config
-        .static_dir
-        .as_ref()
-        .map(|dir| ServeDir::new(dir).append_index_html_on_directories(true));
+    // Files are read per request, so a folder built after start is served from then on.
+    let static_files = state.config.static_dir.as_ref().map(|dir| StaticFiles {
+        service: ServeDir::new(dir).append_index_html_on_directories(true),
+        index: dir.join("index.html"),
+    });
     // With METRICS_ADDR set, metrics live on their own listener only.
     let router = if state.config.common.metrics_addr.is_none() {
         router.route(
@@ -55,9 +55,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The static app: its files, and where its `index.html` is expected.
+#[derive(Clone)]
+struct StaticFiles {
+    service: ServeDir,
+    index: std::path::PathBuf,
+}
+
 async fn fallback(
     State(state): State<AppState>,
-    static_files: Option<ServeDir>,
+    static_files: Option<StaticFiles>,
     request: Request,
 ) -> Response {
     let protocol = match crate::connect::transport_of(request.uri()).as_deref() {
@@ -85,18 +92,17 @@ async fn fallback(
         }
         return crate::connect::websocket(state, request, protocol).await;
     }
+    let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    // Without a built app (`STATIC_DIR` unset, or not built yet), `/` describes the service.
+    let built = static_files
+        .as_ref()
+        .is_some_and(|files| files.index.is_file());
     match static_files {
-        None if request.uri().path() == "/"
-            && matches!(*request.method(), Method::GET | Method::HEAD) =>
-        {
-            DESCRIPTION.into_response()
-        }
-        Some(service) if matches!(*request.method(), Method::GET | Method::HEAD) => {
-            match service.oneshot(request).await {
-                Ok(response) => response.map(Body::new),
-                Err(never) => match never {},
-            }
-        }
+        _ if read && request.uri().path() == "/" && !built => DESCRIPTION.into_response(),
+        Some(files) if read => match files.service.oneshot(request).await {
+            Ok(response) => response.map(Body::new),
+            Err(never) => match never {},
+        },
         _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found"),
     }
 }

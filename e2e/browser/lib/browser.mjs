@@ -53,6 +53,19 @@ export const recordSockets = (page) => {
   return sockets
 }
 
+/**
+ * Whether a socket URL is a LiveStore 0.4 sync socket (`makeWsSync` connects to
+ * `<origin>/?storeId=…&payload=…&transport=ws`).
+ */
+export const isSyncSocketUrl = (url) => new URL(url).searchParams.get('transport') === 'ws'
+
+/** The push `Request`s (`SyncWsRpc.Push`) among decoded frames a socket sent. */
+export const pushRequests = (frames) => frames.filter((frame) => frame._tag === 'Request' && frame.tag === 'SyncWsRpc.Push')
+
+/** The events (`eventEncoded`) carried by the pull `Chunk`s among decoded frames a socket received. */
+export const pulledEvents = (frames) =>
+  frames.filter((frame) => frame._tag === 'Chunk').flatMap((frame) => frame.values.flatMap((value) => value.batch.map((item) => item.eventEncoded)))
+
 /** Decodes the `storeId` and the (URI-encoded JSON) `payload` query parameters of a sync socket URL. */
 export const syncParams = (url) => {
   const params = new URL(url).searchParams

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { it } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 
-import { launchDevice, recordSockets, syncParams } from './browser.mjs'
+import { isSyncSocketUrl, launchDevice, recordSockets, syncParams } from './browser.mjs'
 import { binaryPath, freePort, startService } from './services.mjs'
 
 /** Short access tokens so the page's refresh runs during the test (it refreshes 20 % before exp). */
@@ -55,7 +55,7 @@ export const submitCredentials = async (page, form, email, password) => {
 export const syncSocketOf = (sockets, storeId, timeoutMs) =>
   waitUntil(
     `a sync socket for store ${storeId}`,
-    () => sockets.findLast((socket) => new URL(socket.url).pathname === '/websocket' && syncParams(socket.url).storeId === storeId),
+    () => sockets.findLast((socket) => isSyncSocketUrl(socket.url) && syncParams(socket.url).storeId === storeId),
     timeoutMs,
   )
 

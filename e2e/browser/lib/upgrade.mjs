@@ -4,15 +4,17 @@ import { request } from 'node:http'
 import { randomBytes } from 'node:crypto'
 
 /**
- * Sends an upgrade request for `storeId` with `payload` (encoded as LiveStore
- * does: JSON, URI-encoded, then URL-encoded as a query value). Resolves with
+ * Sends a LiveStore 0.4 upgrade request (`/?storeId=…&payload=…&transport=ws`) for
+ * `storeId` with `payload` (encoded as LiveStore does: JSON, URI-encoded, then
+ * URL-encoded as a query value). Resolves with
  * `{ status, body }`; status 101 means the server accepted the socket (closed at once).
  */
 export const tryUpgrade = (baseUrl, storeId, payload) =>
   new Promise((ok, fail) => {
     const query = new URLSearchParams({ storeId })
     if (payload !== undefined) query.set('payload', encodeURIComponent(JSON.stringify(payload)))
-    const url = new URL(`/websocket?${query}`, baseUrl)
+    query.set('transport', 'ws')
+    const url = new URL(`/?${query}`, baseUrl)
     const req = request(url, {
       headers: {
         Connection: 'Upgrade',

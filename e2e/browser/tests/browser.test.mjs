@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { after, before, describe } from 'node:test'
 
-import { syncParams } from '../lib/browser.mjs'
+import { pulledEvents, pushRequests, syncParams } from '../lib/browser.mjs'
 import {
   ACCESS_TOKEN_TTL_SECONDS,
   byTestId,
@@ -91,13 +91,15 @@ describe('browser: demo app on sync-worker + auth-worker in chromium', () => {
     await byTestId(page, 'todo-add').click()
     await todoItem(page, todo1).waitFor()
 
-    const push = await waitUntil('a PushReq carrying the new todo', () =>
-      framesOf(state.socket1.sent).find(
-        (frame) => frame._tag === 'WSMessage.PushReq' && frame.batch.some((event) => event.name === 'v1.TodoCreated' && event.args.text === todo1),
+    const push = await waitUntil('a SyncWsRpc.Push request carrying the new todo', () =>
+      pushRequests(framesOf(state.socket1.sent)).find((frame) =>
+        frame.payload.batch.some((event) => event.name === 'v1.TodoCreated' && event.args.text === todo1),
       ),
     )
-    await waitUntil('the PushAck for that push', () =>
-      framesOf(state.socket1.received).some((frame) => frame._tag === 'WSMessage.PushAck' && frame.requestId === push.requestId),
+    await waitUntil('the successful Exit of that push', () =>
+      framesOf(state.socket1.received).some(
+        (frame) => frame._tag === 'Exit' && frame.requestId === push.id && frame.exit._tag === 'Success',
+      ),
     )
   })
 
@@ -112,10 +114,8 @@ describe('browser: demo app on sync-worker + auth-worker in chromium', () => {
     await todoItem(page, todo1).waitFor()
 
     const socket = await syncSocketOf(sockets, state.storeId)
-    const delivered = framesOf(socket.received).some(
-      (frame) => frame._tag === 'WSMessage.PullRes' && frame.batch.some((item) => item.eventEncoded.args?.text === todo1),
-    )
-    assert.ok(delivered, 'device 2 got the todo in a PullRes from the sync-worker (its profile shares no storage with device 1)')
+    const delivered = pulledEvents(framesOf(socket.received)).some((event) => event.args?.text === todo1)
+    assert.ok(delivered, 'device 2 got the todo in a pull Chunk from the sync-worker (its profile shares no storage with device 1)')
   })
 
   step('edits flow live both ways: add on device 2, toggle on device 1', async () => {
@@ -183,8 +183,8 @@ describe('browser: demo app on sync-worker + auth-worker in chromium', () => {
     await todoItem(state.tab1, todo3b).waitFor()
     const socket2 = await syncSocketOf(state.sockets2, state.storeId)
     await waitUntil('the edit as a v1.TodoTextChanged push from device 2', () =>
-      framesOf(socket2.sent).some(
-        (frame) => frame._tag === 'WSMessage.PushReq' && frame.batch.some((event) => event.name === 'v1.TodoTextChanged' && event.args.text === todo3b),
+      pushRequests(framesOf(socket2.sent)).some((frame) =>
+        frame.payload.batch.some((event) => event.name === 'v1.TodoTextChanged' && event.args.text === todo3b),
       ),
     )
 
@@ -242,8 +242,8 @@ describe('browser: demo app on sync-worker + auth-worker in chromium', () => {
     const outcome = await page.evaluate(
       ({ storeId, payload }) =>
         new Promise((resolve) => {
-          const query = new URLSearchParams({ storeId, payload: encodeURIComponent(JSON.stringify(payload)) })
-          const socket = new WebSocket(`ws://${location.host}/websocket?${query}`)
+          const query = new URLSearchParams({ storeId, payload: encodeURIComponent(JSON.stringify(payload)), transport: 'ws' })
+          const socket = new WebSocket(`ws://${location.host}/?${query}`)
           let messages = 0
           socket.onmessage = () => (messages += 1)
           socket.onopen = () => resolve({ opened: true, messages })

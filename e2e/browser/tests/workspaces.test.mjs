@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { after, before, describe } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 
-import { syncParams } from '../lib/browser.mjs'
+import { isSyncSocketUrl, pushRequests, syncParams } from '../lib/browser.mjs'
 import {
   ACCESS_TOKEN_TTL_SECONDS,
   byTestId,
@@ -66,8 +66,8 @@ const serverEvents = async (sync, storeId, accessToken) => {
 
 const pushesFor = (sockets, storeId) =>
   sockets
-    .filter((socket) => new URL(socket.url).pathname === '/websocket' && syncParams(socket.url).storeId === storeId)
-    .flatMap((socket) => framesOf(socket.sent).filter((frame) => frame._tag === 'WSMessage.PushReq'))
+    .filter((socket) => isSyncSocketUrl(socket.url) && syncParams(socket.url).storeId === storeId)
+    .flatMap((socket) => pushRequests(framesOf(socket.sent)))
 
 describe('browser: workspaces, roles, revocation and the sync badge', () => {
   let auth
@@ -208,7 +208,7 @@ describe('browser: workspaces, roles, revocation and the sync badge', () => {
     }, viewerTodo)
     await delay(1_500)
     assert.equal(await todoItem(page, viewerTodo).count(), 0, 'no local todo')
-    assert.deepEqual(pushesFor(state.carolSockets, state.teamId), [], 'no PushReq on carol\'s sockets')
+    assert.deepEqual(pushesFor(state.carolSockets, state.teamId), [], 'no push request on carol\'s sockets')
     const afterEvents = await serverEvents(sync, state.teamId, (await storedSession(state.alice)).accessToken)
     assert.equal(afterEvents.length, before, 'the server holds no new event')
   })

@@ -15,11 +15,14 @@ import { appendFileSync } from 'node:fs'
 import process from 'node:process'
 
 import { makeAdapter } from '@livestore/adapter-node'
-import { createStorePromise, queryDb } from '@livestore/livestore'
+import * as LiveStore from '@livestore/livestore'
 import { makeCfSync } from '@livestore/sync-cf'
 import { Effect } from 'effect'
 
-import { events, schema, tables } from './schema.mjs'
+import { makeTodoSchema } from './schema.mjs'
+
+const { createStorePromise, queryDb } = LiveStore
+const { events, schema, tables } = makeTodoSchema(LiveStore)
 
 const config = JSON.parse(process.env.E2E_CLIENT_CONFIG ?? '{}')
 for (const key of ['name', 'storeId', 'syncUrl', 'storageDir', 'clientId', 'framesLog']) {

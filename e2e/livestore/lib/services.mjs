@@ -7,6 +7,8 @@ import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { createScratchDatabase, dropScratchDatabase, postgresEvents } from './postgres.mjs'
+import { sqliteEvents } from './sqlite.mjs'
 import { waitUntil, withTimeout } from './wait.mjs'
 
 const E2E_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -60,9 +62,9 @@ const tail = (file, lines = 40) => {
  * `kill(signal)` stops it and waits for the exit. Restarting reuses port, database and log.
  */
 class Service {
-  constructor({ name, bin, dir, port, env, readyPath }) {
+  constructor({ name, bin, dir, port, env, readyPath, logName = name }) {
     Object.assign(this, { name, bin, dir, port, env, readyPath })
-    this.logPath = path.join(dir, `${name}.log`)
+    this.logPath = path.join(dir, `${logName}.log`)
     this.child = null
     this.exit = null
     this.starts = 0
@@ -146,9 +148,13 @@ class Service {
 
 /**
  * Starts both services for one test file. Returns handles plus the shared JWT secret.
- * `requireAuth` sets REQUIRE_AUTH for both. Call `stop()` in a finally/after hook.
+ * `requireAuth` sets REQUIRE_AUTH for both. `syncNodes` sync-worker processes are started
+ * (node 1 is `sync`, all of them `syncNodes`); with `postgres` they share a scratch
+ * PostgreSQL database (created here, dropped by `stop()`), else node 1 uses a SQLite file
+ * (several nodes need `postgres`). Call `stop()` in a finally/after hook.
  */
-export async function startServices({ label, requireAuth = false, extraEnv = {} }) {
+export async function startServices({ label, requireAuth = false, extraEnv = {}, syncNodes = 1, postgres = false }) {
+  if (syncNodes > 1 && !postgres) throw new Error('several sync nodes need postgres: true')
   const dir = makeRunDir(label)
   const jwtSecret = randomSecret()
   const common = {
@@ -160,7 +166,9 @@ export async function startServices({ label, requireAuth = false, extraEnv = {} 
     NO_COLOR: '1',
     ...extraEnv,
   }
-  const [authPort, syncPort] = [await freePort(), await freePort()]
+  const database = postgres ? createScratchDatabase('e2e_sync') : null
+  const syncDbPath = path.join(dir, 'sync.db')
+  const authPort = await freePort()
   const auth = new Service({
     name: 'auth-worker',
     bin: binaries.auth,
@@ -169,35 +177,47 @@ export async function startServices({ label, requireAuth = false, extraEnv = {} 
     readyPath: '/health',
     env: { ...common, PORT: String(authPort), DATABASE_URL: `sqlite://${path.join(dir, 'auth.db')}` },
   })
-  const sync = new Service({
-    name: 'sync-worker',
-    bin: binaries.sync,
-    dir,
-    port: syncPort,
-    readyPath: '/',
-    // AUTH_URL: sync-worker follows auth-worker's change feed (revocations); without it
-    // the grace period is suspended.
-    env: {
-      ...common,
-      PORT: String(syncPort),
-      DATABASE_URL: `sqlite://${path.join(dir, 'sync.db')}`,
-      AUTH_URL: `http://127.0.0.1:${authPort}`,
-    },
-  })
+  const nodes = []
+  for (let i = 0; i < syncNodes; i++) {
+    const port = await freePort()
+    nodes.push(
+      new Service({
+        name: 'sync-worker',
+        logName: i === 0 ? 'sync-worker' : `sync-worker-${i + 1}`,
+        bin: binaries.sync,
+        dir,
+        port,
+        readyPath: '/',
+        // AUTH_URL: sync-worker follows auth-worker's change feed (revocations); without it
+        // the grace period is suspended.
+        env: {
+          ...common,
+          PORT: String(port),
+          DATABASE_URL: database ? database.url : `sqlite://${syncDbPath}`,
+          AUTH_URL: `http://127.0.0.1:${authPort}`,
+        },
+      }),
+    )
+  }
+  const sync = nodes[0]
   const services = {
     dir,
     jwtSecret,
     auth,
     sync,
-    syncDbPath: path.join(dir, 'sync.db'),
-    /** What LiveStore's makeCfSync gets: it appends `/websocket?storeId=...&payload=...`. */
-    syncWsUrl: `ws://127.0.0.1:${syncPort}`,
+    syncNodes: nodes,
+    syncDbPath,
+    /** The scratch PostgreSQL database (`{ name, url }`) with `postgres: true`, else null. */
+    database,
+    /** The events the sync nodes stored for `storeId` (SQLite file or PostgreSQL). */
+    storedEvents: (storeId) => (database ? postgresEvents(database.url, storeId) : sqliteEvents(syncDbPath, storeId)),
     stop: async () => {
-      await Promise.all([auth.kill('SIGTERM'), sync.kill('SIGTERM')])
+      await Promise.all([auth.kill('SIGTERM'), ...nodes.map((node) => node.kill('SIGTERM'))])
+      if (database) dropScratchDatabase(database)
     },
   }
   try {
-    await Promise.all([auth.start(), sync.start()])
+    await Promise.all([auth.start(), ...nodes.map((node) => node.start())])
   } catch (error) {
     await services.stop()
     throw error

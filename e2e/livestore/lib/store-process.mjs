@@ -20,11 +20,25 @@ export class StoreProcessGone extends Error {
   terminal = true
 }
 
+/** The 0.3.1 client script; other clients (e2e/v04) pass their own `clientScript`. */
+export const CLIENT_0_3_1 = CLIENT_SCRIPT
+
 /**
  * Starts a store process. Resolves once its store has booted (LiveStore does not wait for
  * the sync backend to boot, so a client whose socket is refused still starts).
+ * `clientScript` is the client to fork (the 0.3.1 one by default; it must answer the same
+ * IPC commands), `extraConfig` more fields for its E2E_CLIENT_CONFIG (e.g. `transport`).
  */
-export async function startStoreProcess({ name, dir, storeId, syncUrl, syncPayload, clientId }) {
+export async function startStoreProcess({
+  name,
+  dir,
+  storeId,
+  syncUrl,
+  syncPayload,
+  clientId,
+  clientScript = CLIENT_SCRIPT,
+  extraConfig = {},
+}) {
   const storageDir = path.join(dir, `client-${name}`)
   mkdirSync(storageDir, { recursive: true })
   const logPath = path.join(dir, `client-${name}.log`)
@@ -38,8 +52,9 @@ export async function startStoreProcess({ name, dir, storeId, syncUrl, syncPaylo
     storageDir,
     clientId: clientId ?? `client-${name}-${process.pid}-${Date.now().toString(36)}`,
     framesLog,
+    ...extraConfig,
   }
-  const child = fork(CLIENT_SCRIPT, [], {
+  const child = fork(clientScript, [], {
     cwd: E2E_DIR,
     execArgv: [...WEBSOCKET_FLAGS],
     env: { ...process.env, E2E_CLIENT_CONFIG: JSON.stringify(config) },

@@ -17,7 +17,7 @@ fn kinds(changes: &[ChangeRecord]) -> Vec<Change> {
 async fn the_feed_needs_a_valid_service_token(db: Db) {
     let app = TestApp::spawn(&db).await;
     let a = app.account("feed-auth@example.com").await;
-    assert_error(app.get(CHANGE_FEED_PATH).await, 401, "INVALID_TOKEN").await;
+    assert_error(app.get(CHANGE_FEED_PATH).await, 401, "TOKEN_MISSING").await;
     let expired = app
         .jwt
         .sign_service_token(

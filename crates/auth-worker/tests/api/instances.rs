@@ -192,7 +192,7 @@ async fn a_non_member_gets_404_and_a_member_without_the_right_gets_403(db: Db) {
 async fn instance_routes_need_a_live_access_token(db: Db) {
     let app = TestApp::spawn(&db).await;
     let a = app.account("auth-needed@example.com").await;
-    assert_error(app.get("/instances").await, 401, "INVALID_TOKEN").await;
+    assert_error(app.get("/instances").await, 401, "TOKEN_MISSING").await;
     assert_error(
         app.get_as("/instances", &a.refresh).await,
         401,

@@ -1,4 +1,5 @@
-//! POST /login: claims of the issued token, identical failures, the per-account limit.
+//! POST /login: claims of the issued token, identical failures, the failed-login
+//! throttle (per-address backoff, account slowdown, no lockout).
 
 use std::collections::HashSet;
 
@@ -93,43 +94,73 @@ async fn unknown_email_and_wrong_password_get_byte_identical_bodies(db: Db) {
     app.stop().await;
 }
 
-async fn failed_logins_lock_the_account_even_for_the_right_password(db: Db) {
-    let app = TestApp::spawn_with(&db, &[("AUTH_LOGIN_MAX_FAILURES", "3")]).await;
-    app.signed_up("victim@example.com").await;
-    app.signed_up("bystander@example.com").await;
+/// `POST /login` as seen from client address `ip` (behind the trusted proxy).
+async fn login_from(app: &TestApp, ip: &str, email: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/login"))
+        .header("x-forwarded-for", ip)
+        .json(&serde_json::json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("request")
+}
 
-    for _ in 0..3 {
-        let response = app.login("victim@example.com", "Wr0ng!password").await;
-        assert_error(response, 401, "INVALID_CREDENTIALS").await;
-    }
-    // Locked: the right password (in another case) waits too.
-    let response = app.login("VICTIM@example.com", STRONG_PASSWORD).await;
-    let retry_after: u64 = response
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response
         .headers()
         .get("retry-after")
         .expect("Retry-After")
         .to_str()
         .unwrap()
         .parse()
-        .expect("whole seconds");
-    assert!((1..=900).contains(&retry_after), "{retry_after}");
-    assert_error(response, 429, "RATE_LIMITED").await;
-    // Other accounts are unaffected; unknown emails are limited the same way.
-    json_ok(app.login("bystander@example.com", STRONG_PASSWORD).await).await;
-    for _ in 0..3 {
-        assert_error(
-            app.login("ghost@example.com", "Wr0ng!password").await,
-            401,
-            "INVALID_CREDENTIALS",
-        )
-        .await;
-    }
-    assert_error(
-        app.login("ghost@example.com", "Wr0ng!password").await,
-        429,
-        "RATE_LIMITED",
+        .expect("whole seconds")
+}
+
+const ATTACKER: &str = "203.0.113.66";
+const OWNER: &str = "198.51.100.5";
+
+async fn failed_logins_back_off_the_address_but_never_lock_the_owner_out(db: Db) {
+    let app = TestApp::spawn_with(
+        &db,
+        &[
+            ("AUTH_LOGIN_MAX_FAILURES", "3"),
+            ("AUTH_LOGIN_DELAY_MAX_MS", "300"),
+            ("TRUST_PROXY", "true"),
+        ],
     )
     .await;
+    app.signed_up("victim@example.com").await;
+
+    for _ in 0..3 {
+        let response = login_from(&app, ATTACKER, "victim@example.com", "Wr0ng!password").await;
+        assert_error(response, 401, "INVALID_CREDENTIALS").await;
+    }
+    // The attacking address backs off (1 s after its third failure), even with the
+    // right password.
+    let refused = login_from(&app, ATTACKER, "VICTIM@example.com", STRONG_PASSWORD).await;
+    assert_eq!(retry_after(&refused), 1);
+    assert_error(refused, 429, "RATE_LIMITED").await;
+    // The owner, elsewhere, gets in: slowed down (100 ms after three failures), not refused.
+    let started = std::time::Instant::now();
+    json_ok(login_from(&app, OWNER, "victim@example.com", STRONG_PASSWORD).await).await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    // Once its backoff has passed the attacker may guess again, and then waits twice as long.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let response = login_from(&app, ATTACKER, "victim@example.com", "Wr0ng!password").await;
+    assert_error(response, 401, "INVALID_CREDENTIALS").await;
+    let refused = login_from(&app, ATTACKER, "victim@example.com", "Wr0ng!password").await;
+    assert_eq!(retry_after(&refused), 2);
+    let known = refused.bytes().await.unwrap();
+
+    // An unknown email behaves the same, byte for byte: nothing tells it has no account.
+    for _ in 0..3 {
+        let response = login_from(&app, ATTACKER, "ghost@example.com", "Wr0ng!password").await;
+        assert_error(response, 401, "INVALID_CREDENTIALS").await;
+    }
+    let refused = login_from(&app, ATTACKER, "ghost@example.com", "Wr0ng!password").await;
+    assert_eq!(retry_after(&refused), 1);
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.bytes().await.unwrap(), known);
     app.stop().await;
 }
 
@@ -156,6 +187,6 @@ async fn a_successful_login_clears_earlier_failures(db: Db) {
 backend_tests!(
     login_token_verifies_with_shared_and_carries_every_claim,
     unknown_email_and_wrong_password_get_byte_identical_bodies,
-    failed_logins_lock_the_account_even_for_the_right_password,
+    failed_logins_back_off_the_address_but_never_lock_the_owner_out,
     a_successful_login_clears_earlier_failures,
 );

@@ -131,8 +131,17 @@ async fn me_rejects_refresh_tokens_and_bad_or_missing_bearers(db: Db) {
     let forged = other.sign_access_token(&claims).unwrap();
     assert_error(app.me(&forged).await, 401, "INVALID_TOKEN").await;
 
+    // No header says so, with its own code; a header that is not a Bearer token is invalid.
     let no_header = app.get("/me").await;
-    assert_error(no_header, 401, "INVALID_TOKEN").await;
+    assert_error(no_header, 401, "TOKEN_MISSING").await;
+    let empty_bearer = app
+        .client
+        .get(app.url("/me"))
+        .header("authorization", "Bearer ")
+        .send()
+        .await
+        .unwrap();
+    assert_error(empty_bearer, 401, "INVALID_TOKEN").await;
     let basic = app
         .client
         .get(app.url("/me"))

@@ -4,10 +4,11 @@
 pub mod access;
 pub mod auth;
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Query, Request};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, Request};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
@@ -16,6 +17,7 @@ use shared::{PayloadError, SyncPayload};
 
 use crate::connection::{self, ConnectionContext};
 pub use crate::identity::{Identity, IdentityKind};
+use crate::limits::ConnectionSlot;
 use crate::storage::StoreId;
 use crate::AppState;
 pub use auth::{decide, AuthSettings, Credential, Rejection};
@@ -88,23 +90,23 @@ fn parse_payload(raw: &str) -> Result<SyncPayload, PayloadError> {
     }
 }
 
-/// `decodeURIComponent`: `%XX` sequences to bytes, which must form UTF-8.
+/// `decodeURIComponent`: `%XX` sequences to bytes, which must form UTF-8. A `%` not
+/// followed by two hex digits (`%+f`, `%4`) makes the text undecodable, as in JavaScript.
 fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let malformed = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode(bytes)
+        .decode_utf8()
+        .ok()
+        .map(|text| text.into_owned())
 }
 
 /// `GET .../websocket` (0.3.1) or `GET ...?transport=ws` (0.4): decide before
@@ -141,6 +143,13 @@ pub async fn websocket(state: AppState, request: Request, protocol: WireProtocol
         crate::metrics::connect_refused("SHUTTING_DOWN");
         return (http::StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    let slot = match take_slot(&state, &request, &identity) {
+        Ok(slot) => slot,
+        Err(rejection) => {
+            crate::metrics::connect_refused(rejection.code);
+            return rejection.into_response();
+        }
+    };
     let (mut parts, _body) = request.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => upgrade,
@@ -159,6 +168,7 @@ pub async fn websocket(state: AppState, request: Request, protocol: WireProtocol
         identity,
         registration,
         id,
+        slot,
     };
     upgrade
         .read_buffer_size(limits.ws_buffer_bytes)
@@ -175,6 +185,31 @@ pub async fn websocket(state: AppState, request: Request, protocol: WireProtocol
             }
             drop(token);
         })
+}
+
+/// The client's IP: the TCP peer, or with `TRUST_PROXY=true` the address the proxy
+/// appended to `X-Forwarded-For` (the same rule as auth-worker's rate limits).
+pub fn client_ip(state: &AppState, request: &Request) -> std::net::IpAddr {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
+    shared::net::client_ip(peer, request.headers(), state.config.common.trust_proxy)
+}
+
+/// A place in the node's socket caps for this request (refused: 503 or 429). Only
+/// verified users count toward the per-user cap: the development user and the server
+/// bypass stand for many clients.
+pub fn take_slot(
+    state: &AppState,
+    request: &Request,
+    identity: &Identity,
+) -> Result<ConnectionSlot, Rejection> {
+    let ip = client_ip(state, request);
+    let user = (identity.kind == IdentityKind::Jwt).then(|| identity.user_id.clone());
+    state.caps.acquire(ip, user).inspect_err(|rejection| {
+        tracing::warn!(%ip, user = %identity.user_id, code = rejection.code, "connect refused by a connection cap");
+    })
 }
 
 #[cfg(test)]
@@ -211,6 +246,12 @@ mod tests {
             assert_eq!(r.status, http::StatusCode::BAD_REQUEST, "{q}");
             assert_eq!(r.code, "INVALID_REQUEST");
         }
+        // `%+f` is not a hex escape (u8::from_str_radix accepted "+f").
+        for bad in ["%7B%+f%7D", "%7B%22a%22%3A1%7D%", "%7B%4"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+        assert_eq!(percent_decode("%7B%7d").as_deref(), Some("{}"));
+        assert_eq!(percent_decode("%FF"), None);
         let long = "x".repeat(257);
         assert!(parse(&format!("storeId={long}")).is_err());
     }

@@ -10,10 +10,16 @@
 //!   arrived, so a broadcast inside a pull would hand it events out of order;
 //! - after a pull, broadcasts of events the pull already delivered are skipped.
 //!
+//! - a pull whose pages held broadcasts back long enough to fill the outbound queue is
+//!   resumed from its head instead of the socket being kicked (see
+//!   [`crate::hub::pull_state`]).
+//!
 //! Closes: 1001 on server shutdown (after this connection's pushes are answered), 1013
 //! when the outbound queue overflowed (slow client), 1009 when a message exceeded
-//! `MAX_FRAME_BYTES`, 1008 after too many wrong admin secrets, and 4401 / 4403 when the
-//! change feed revokes the session or the user's access to the store.
+//! `MAX_FRAME_BYTES`, 1008 after too many wrong admin secrets, 4401 / 4403 when the
+//! change feed revokes the session or the user's access to the store, 4408 after
+//! `IDLE_TIMEOUT_SECONDS` without a frame from the client, and 4429 when the client
+//! sends faster than `MAX_MESSAGES_PER_SECOND` (beyond `MESSAGE_BURST`).
 
 pub(crate) mod pull;
 mod stats;
@@ -29,7 +35,8 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::connect::Identity;
-use crate::hub::{Committed, ConnHandle, HubPush, Outbound, Reply, StoreHub};
+use crate::hub::{Committed, ConnHandle, HubPush, Outbound, PushRefused, Reply, StoreHub};
+use crate::limits::{ConnectionSlot, TokenBucket};
 use crate::protocol::ProtocolId;
 use crate::revocation::{CloseReason, Registration};
 use crate::storage::StoreId;
@@ -68,6 +75,7 @@ pub mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// Too many wrong admin secrets on one connection.
     pub const POLICY_VIOLATION: u16 = 1008;
+    pub use crate::limits::close_code::{IDLE_TIMEOUT, MESSAGE_RATE};
     pub use crate::revocation::registry::close_code::{ACCESS_REVOKED, SESSION_REVOKED};
 }
 
@@ -80,6 +88,8 @@ pub struct ConnectionContext {
     /// when the connection ends.
     pub registration: Registration,
     pub id: u64,
+    /// The socket's place in the node's connection caps, released when it closes.
+    pub slot: ConnectionSlot,
 }
 
 /// Serves one upgraded socket speaking LiveStore 0.3.1 until it closes.
@@ -124,6 +134,10 @@ enum End {
     Revoked(CloseReason),
     /// Too many wrong admin secrets.
     AdminAbuse,
+    /// No frame from the client for the idle timeout.
+    Idle,
+    /// More messages than the message rate allows.
+    RateLimited,
 }
 
 impl End {
@@ -144,6 +158,8 @@ impl End {
                 Some(close_code::POLICY_VIOLATION),
                 "too many wrong admin secrets",
             ),
+            Self::Idle => (Some(close_code::IDLE_TIMEOUT), "idle timeout"),
+            Self::RateLimited => (Some(close_code::MESSAGE_RATE), "message rate exceeded"),
         }
     }
 }
@@ -164,6 +180,8 @@ pub(crate) struct Connection<P> {
     pulled_through: Option<(u64, u64)>,
     /// Wrong admin secrets received so far.
     pub(crate) admin_failures: u32,
+    /// The message budget (`None`: unlimited).
+    messages: Option<TokenBucket>,
     /// Frames and events in and out, for the close line and the metrics.
     stats: ConnStats,
     pub(crate) wire: P,
@@ -173,12 +191,9 @@ impl<P: Wire> Connection<P> {
     fn new(ctx: ConnectionContext, wire: P) -> Self {
         let limits = &ctx.state.config.limits;
         let (tx, outbound) = mpsc::channel(limits.outbound_queue);
-        let handle = ConnHandle {
-            id: ctx.id,
-            tx,
-            kick: tokio_util::sync::CancellationToken::new(),
-        };
+        let handle = ConnHandle::new(ctx.id, tx);
         let hub = ctx.state.hubs.join(&ctx.store, handle.clone());
+        let messages = limits.connections.message_bucket();
         Self {
             push_permits: Arc::new(Semaphore::new(limits.max_pushes_in_flight)),
             ctx,
@@ -189,6 +204,7 @@ impl<P: Wire> Connection<P> {
             pulling: false,
             pulled_through: None,
             admin_failures: 0,
+            messages,
             stats: ConnStats::open(P::PROTOCOL),
             wire,
         }
@@ -199,6 +215,10 @@ impl<P: Wire> Connection<P> {
         let shutdown = self.ctx.state.shutdown.clone();
         let kick = self.handle.kick.clone();
         let control = self.ctx.registration.control().clone();
+        let idle_timeout = self.ctx.state.config.limits.connections.idle_timeout;
+        // Far enough never to fire when the timeout is off (the branch is disabled then).
+        let idle = tokio::time::sleep(idle_timeout.unwrap_or(Duration::from_secs(86_400)));
+        tokio::pin!(idle);
         let end = loop {
             tokio::select! {
                 biased;
@@ -207,14 +227,14 @@ impl<P: Wire> Connection<P> {
                     break End::Revoked(control.close_reason().unwrap_or(crate::revocation::registry::ACCESS_REVOKED));
                 }
                 () = kick.cancelled() => break End::Kicked,
+                () = &mut idle, if idle_timeout.is_some() => break End::Idle,
                 frame = stream.next() => match frame {
                     None => break End::ClientGone(None),
                     Some(Ok(Message::Close(frame))) => {
                         break End::ClientGone(frame.map(|f| f.code));
                     }
                     Some(Err(error)) => {
-                        let text = error.to_string();
-                        if text.contains("Message too long") || text.contains("Space limit") {
+                        if is_too_big(&error) {
                             break End::TooBig;
                         }
                         tracing::debug!(%error, "read failed");
@@ -222,6 +242,17 @@ impl<P: Wire> Connection<P> {
                     }
                     Some(Ok(message)) => {
                         self.stats.received_frame();
+                        // Every frame counts, protocol pings included: they keep the
+                        // socket alive and spend the message budget alike.
+                        let now = tokio::time::Instant::now();
+                        if let Some(timeout) = idle_timeout {
+                            idle.as_mut().reset(now + timeout);
+                        }
+                        if let Some(bucket) = &mut self.messages {
+                            if !bucket.try_take(now.into_std()) {
+                                break End::RateLimited;
+                            }
+                        }
                         if let Some(reply) = self.on_message(message) {
                             if self.write(&mut sink, Message::Text(reply.into())).await.is_err() {
                                 break self.write_failed();
@@ -233,14 +264,28 @@ impl<P: Wire> Connection<P> {
                     }
                 },
                 Some(chunk) = next_chunk(&mut self.pull) => {
+                    if !chunk.last && !self.pulling {
+                        self.handle.pull_started();
+                    }
                     self.pulling = !chunk.last;
                     if chunk.last {
                         self.pulled_through = Some((chunk.epoch, chunk.head));
+                        if self.handle.pull_ended() {
+                            // Broadcasts were dropped while the pages held the queue
+                            // back: stream them from storage before the queue resumes.
+                            if !self.resume_pull(&chunk) {
+                                break End::Kicked;
+                            }
+                            self.pulling = true;
+                        }
                     }
                     if let Some(request_id) = chunk.subscribe {
                         self.wire.on_subscribed(request_id);
                     }
-                    if self.write(&mut sink, Message::Text(chunk.frame)).await.is_err() {
+                    // An empty frame: a resumed pull that found nothing to add.
+                    if !chunk.frame.is_empty()
+                        && self.write(&mut sink, Message::Text(chunk.frame)).await.is_err()
+                    {
                         break self.write_failed();
                     }
                     self.stats.sent_pull_page(chunk.events);
@@ -288,6 +333,25 @@ impl<P: Wire> Connection<P> {
                 let reason = "too many wrong admin secrets";
                 close(&mut sink, close_code::POLICY_VIOLATION, reason).await;
             }
+            End::Idle => {
+                let secs = self
+                    .ctx
+                    .state
+                    .config
+                    .limits
+                    .connections
+                    .idle_timeout
+                    .map_or(0, |d| d.as_secs());
+                tracing::info!(secs, "closing: idle timeout");
+                let reason = format!("no message for {secs} s");
+                close(&mut sink, close_code::IDLE_TIMEOUT, &reason).await;
+            }
+            End::RateLimited => {
+                let rate = self.ctx.state.config.limits.connections.messages_per_second;
+                tracing::warn!(rate, "closing: message rate exceeded");
+                let reason = format!("more than {rate} messages per second");
+                close(&mut sink, close_code::MESSAGE_RATE, &reason).await;
+            }
             End::ClientGone(_) | End::WriteFailed => {}
         }
         self.ctx.state.hubs.leave(&self.hub, self.ctx.id);
@@ -312,6 +376,31 @@ impl<P: Wire> Connection<P> {
         } else {
             End::WriteFailed
         }
+    }
+
+    /// Queues the rest of a pull whose broadcasts were dropped: from the head it streamed
+    /// to, with the same request (so the client sees more pages of its pull). `false`
+    /// when that cannot cover them: the store was reset meanwhile, the pull ended with
+    /// its own final frame or a failure, or the pull queue is full.
+    fn resume_pull(&mut self, chunk: &PullChunk) -> bool {
+        let Some(resume) = &chunk.resume else {
+            return false;
+        };
+        if chunk.epoch != self.hub.epoch() {
+            return false;
+        }
+        let request = PullRequest {
+            request_id: resume.request_id.clone(),
+            cursor: Some(chunk.head),
+            cursor_backend: None,
+            live: resume.live,
+            resumed: true,
+        };
+        tracing::debug!(
+            head = chunk.head,
+            "resuming a pull past broadcasts it held back"
+        );
+        self.start_pull(request).is_ok()
     }
 
     /// The frame to write for a queued message, or `None` for a redundant broadcast.
@@ -390,12 +479,14 @@ impl<P: Wire> Connection<P> {
             backend_id,
             received: self.stats.frame_received,
         };
-        let accepted = self.hub.push(self.handle.clone(), push);
-        if accepted {
-            Ok(())
-        } else {
-            Err("Store unavailable: the server is shutting down".to_owned())
-        }
+        self.hub
+            .push(self.handle.clone(), push)
+            .map_err(|refused: PushRefused| {
+                if let PushRefused::QueueFull { .. } = refused {
+                    tracing::warn!("push refused: the store's queue is full");
+                }
+                refused.to_string()
+            })
     }
 
     /// Queues a pull on the connection's pull task (started on first use); the request
@@ -487,6 +578,19 @@ impl<P: Wire> Connection<P> {
         }
         close(sink, close_code::GOING_AWAY, "server shutting down").await;
     }
+}
+
+/// Whether a read failed because a message or frame exceeded `MAX_FRAME_BYTES`.
+fn is_too_big(error: &axum::Error) -> bool {
+    use tungstenite::error::{CapacityError, Error};
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(ws) = current.downcast_ref::<Error>() {
+            return matches!(ws, Error::Capacity(CapacityError::MessageTooLong { .. }));
+        }
+        source = current.source();
+    }
+    false
 }
 
 /// A connection's pull task: requests go in, encoded chunks come out in order.

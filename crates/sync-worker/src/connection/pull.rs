@@ -64,6 +64,10 @@ pub(crate) struct PullRequest {
     /// Keep the pull open after its pages (0.4 live pull): the connection then sends
     /// it every broadcast.
     pub live: bool,
+    /// The continuation of a pull that held broadcasts back (see
+    /// [`crate::hub::pull_state`]): with nothing past its cursor it writes nothing,
+    /// since an empty last page would make the 0.3.1 client replay what it stashed.
+    pub resumed: bool,
 }
 
 /// One encoded response of a pull.
@@ -78,6 +82,15 @@ pub(crate) struct PullChunk {
     pub epoch: u64,
     /// On the last chunk of a live pull: its request id, now subscribed.
     pub subscribe: Option<String>,
+    /// On a last page that more pages could follow (not a failure, not a stream's
+    /// final frame): how to continue the pull from its head.
+    pub resume: Option<Resume>,
+}
+
+/// How to continue a pull past its head (see [`crate::hub::pull_state`]).
+pub(crate) struct Resume {
+    pub request_id: String,
+    pub live: bool,
 }
 
 /// How a connection's pulls are cut up.
@@ -138,6 +151,7 @@ async fn stream_pull(
             head: 0,
             epoch,
             subscribe: None,
+            resume: None,
         }
     };
     let backend_id = if encoder.wants_backend_id() {
@@ -157,6 +171,7 @@ async fn stream_pull(
                 head: 0,
                 epoch,
                 subscribe: None,
+                resume: None,
             };
             return chunks.send(refusal).await.map_err(|_| Closed);
         }
@@ -172,6 +187,21 @@ async fn stream_pull(
         Ok(tail) => tail,
         Err(error) => return chunks.send(fail(error)).await.map_err(|_| Closed),
     };
+    if request.resumed && total == 0 {
+        let nothing = PullChunk {
+            frame: Utf8Bytes::default(),
+            events: 0,
+            last: true,
+            head: cursor.max(head),
+            epoch,
+            subscribe: None,
+            resume: Some(Resume {
+                request_id: request.request_id.clone(),
+                live: request.live,
+            }),
+        };
+        return chunks.send(nothing).await.map_err(|_| Closed);
+    }
     // Reads `(after, head]`, at most a window and at most the `left` events still due.
     let read_window = |after: u64, left: u64| async move {
         let want = usize::try_from(left)
@@ -230,6 +260,7 @@ async fn stream_pull(
                     head,
                     epoch,
                     subscribe: None,
+                    resume: None,
                 };
                 return chunks.send(end).await.map_err(|_| Closed);
             }
@@ -329,6 +360,10 @@ async fn send_chunk(
             head,
             epoch,
             subscribe: (last && request.live).then(|| request.request_id.clone()),
+            resume: last.then(|| Resume {
+                request_id: request.request_id.clone(),
+                live: request.live,
+            }),
         })
         .await
         .map_err(|_| Closed)

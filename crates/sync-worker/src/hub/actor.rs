@@ -15,11 +15,11 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::mpsc;
 
 use super::chain::validate_chain;
 use super::outcome::{Committed, CommittedEvents, PushOutcome, Reply, StorageFailure};
-use super::{lock, Command, ConnHandle, HubLimits, HubShared, Outbound, RegistryRef};
+use super::{lock, Command, ConnHandle, HubLimits, HubShared, Outbound, PushPermits, RegistryRef};
 use crate::metrics::{self, metrics};
 use crate::storage::{AppendBatch, EventLog, NewEvent, StorageError};
 
@@ -38,7 +38,7 @@ enum Outcome {
 struct Done {
     conn: ConnHandle,
     request_id: Arc<str>,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<PushPermits>,
     outcome: Outcome,
     /// When the request's frame was received.
     received: Instant,
@@ -282,7 +282,7 @@ impl StoreActor {
         &mut self,
         conn: ConnHandle,
         request_id: Arc<str>,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<PushPermits>,
         outcome: Outcome,
         received: Instant,
     ) {

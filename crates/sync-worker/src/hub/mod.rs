@@ -20,11 +20,11 @@ pub(crate) use chain::validate_chain;
 pub use outcome::{ChainError, Committed, CommittedEvents, PushOutcome, Reply, StorageFailure};
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::storage::{EventLog, NewEvent, StoreId};
@@ -48,14 +48,88 @@ pub struct ConnHandle {
     pub tx: mpsc::Sender<Outbound>,
     /// Cancelled by the hub when the connection's queue is full (slow consumer).
     pub kick: CancellationToken,
+    /// Whether the connection is streaming a pull, and whether broadcasts were dropped
+    /// meanwhile ([`pull_state`]).
+    pub pull_state: Arc<AtomicU8>,
+}
+
+/// [`ConnHandle::pull_state`]: a connection in the middle of a pull does not write its
+/// outbound queue, so the queue may fill with broadcasts through no fault of the
+/// client. Those broadcasts are dropped instead of kicking it, and the connection
+/// resumes the pull from its head once it ends, which delivers them from storage.
+pub mod pull_state {
+    /// No pull is streaming: a full queue means a slow client.
+    pub const IDLE: u8 = 0;
+    /// A pull is streaming; no broadcast was dropped.
+    pub const PULLING: u8 = 1;
+    /// A pull is streaming and broadcasts were dropped: it must be resumed.
+    pub const LAGGED: u8 = 2;
 }
 
 impl ConnHandle {
-    /// Queues `frame` without waiting; a full queue kicks the connection.
+    /// A handle for connection `id` whose messages go to `tx`.
+    pub fn new(id: u64, tx: mpsc::Sender<Outbound>) -> Self {
+        Self {
+            id,
+            tx,
+            kick: CancellationToken::new(),
+            pull_state: Arc::new(AtomicU8::new(pull_state::IDLE)),
+        }
+    }
+
+    /// A pull started streaming.
+    pub(crate) fn pull_started(&self) {
+        self.pull_state
+            .store(pull_state::PULLING, Ordering::Release);
+    }
+
+    /// A pull sent its last page: `true` when broadcasts were dropped during it (the
+    /// state stays "pulling" and the caller resumes the pull), `false` when none were.
+    pub(crate) fn pull_ended(&self) -> bool {
+        use pull_state::{IDLE, LAGGED, PULLING};
+        match self
+            .pull_state
+            .compare_exchange(PULLING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) | Err(IDLE) => false,
+            Err(_) => {
+                // Only the hub sets LAGGED, only from PULLING; back to PULLING for the resume.
+                let _ = self.pull_state.compare_exchange(
+                    LAGGED,
+                    PULLING,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                true
+            }
+        }
+    }
+
+    /// Marks a dropped broadcast if a pull is streaming; `false` when none is.
+    fn lag_if_pulling(&self) -> bool {
+        use pull_state::{LAGGED, PULLING};
+        match self
+            .pull_state
+            .compare_exchange(PULLING, LAGGED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) | Err(LAGGED) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Queues `frame` without waiting; a full queue kicks the connection, unless the
+    /// frame is a broadcast its running pull will cover ([`pull_state`]).
     pub(crate) fn offer(&self, frame: Outbound) {
         match self.tx.try_send(frame) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full(frame)) => {
+                if matches!(frame, Outbound::Broadcast(_)) && self.lag_if_pulling() {
+                    tracing::debug!(
+                        conn = self.id,
+                        "outbound queue full during a pull: the pull resumes"
+                    );
+                    return;
+                }
                 if !self.kick.is_cancelled() {
                     tracing::warn!(
                         conn = self.id,
@@ -76,8 +150,9 @@ pub(crate) enum Command {
         request_id: Arc<str>,
         batch: Vec<NewEvent>,
         pushed_by: Arc<str>,
-        /// Returned when the push is answered: bounds one connection's pipelining.
-        permit: OwnedSemaphorePermit,
+        /// Returned when the push is answered: bound one connection's pipelining and
+        /// the store's queued bytes.
+        permit: PushPermits,
         /// The backend id the pusher believes in (0.4), checked against the store's.
         backend_id: Option<String>,
         /// When the push's frame was received.
@@ -96,12 +171,59 @@ pub(crate) enum Command {
     CheckIdle,
 }
 
+/// What a queued push holds until it is answered: its connection's in-flight slot and
+/// its bytes in the store's queue.
+pub(crate) struct PushPermits {
+    _slot: OwnedSemaphorePermit,
+    _bytes: OwnedSemaphorePermit,
+}
+
+/// Why [`StoreHub::push`] did not queue a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushRefused {
+    /// The hub is gone (server shutting down).
+    ShuttingDown,
+    /// The store already holds `STORE_QUEUE_MAX_BYTES` of pushes.
+    QueueFull { limit: usize },
+}
+
+impl std::fmt::Display for PushRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ShuttingDown => f.write_str("Store unavailable: the server is shutting down"),
+            Self::QueueFull { limit } => write!(
+                f,
+                "Store busy: its push queue is full ({limit} bytes); retry later"
+            ),
+        }
+    }
+}
+
+/// About how many bytes a pushed batch holds in memory.
+pub(crate) fn batch_bytes(batch: &[NewEvent]) -> usize {
+    const FIXED: usize = 64;
+    batch
+        .iter()
+        .map(|e| {
+            FIXED
+                + e.name.len()
+                + e.args.as_ref().map_or(0, |a| a.get().len())
+                + e.client_id.len()
+                + e.session_id.len()
+        })
+        .sum()
+}
+
 /// State shared by a hub's handle, its actor and the registry.
 pub(crate) struct HubShared {
     pub store: StoreId,
     pub subscribers: Mutex<HashMap<u64, ConnHandle>>,
     /// Incremented by every admin reset (sequence numbers restart).
     pub epoch: AtomicU64,
+    /// Bytes of pushes the store may hold between arrival and answer.
+    pub queue: Arc<Semaphore>,
+    /// The size of `queue`.
+    pub queue_bytes: usize,
 }
 
 /// The hub of one store, as held by its connections.
@@ -120,9 +242,9 @@ impl StoreHub {
         self.shared.epoch.load(Ordering::Acquire)
     }
 
-    /// Submits a push; `false` when the hub is gone (server shutting down).
-    /// `backend_id`: the store's backend id as the pusher knows it, if any.
-    pub fn push(&self, conn: ConnHandle, push: HubPush) -> bool {
+    /// Submits a push, refused when the store's queue has no room for its bytes or the
+    /// hub is gone. `backend_id`: the store's backend id as the pusher knows it, if any.
+    pub fn push(&self, conn: ConnHandle, push: HubPush) -> Result<(), PushRefused> {
         let HubPush {
             request_id,
             batch,
@@ -131,6 +253,15 @@ impl StoreHub {
             backend_id,
             received,
         } = push;
+        let limit = self.shared.queue_bytes;
+        let bytes = u32::try_from(batch_bytes(&batch).min(limit)).unwrap_or(u32::MAX);
+        let Ok(bytes) = self.shared.queue.clone().try_acquire_many_owned(bytes) else {
+            return Err(PushRefused::QueueFull { limit });
+        };
+        let permit = PushPermits {
+            _slot: permit,
+            _bytes: bytes,
+        };
         self.commands
             .send(Command::Push {
                 conn,
@@ -141,7 +272,7 @@ impl StoreHub {
                 backend_id,
                 received,
             })
-            .is_ok()
+            .map_err(|_| PushRefused::ShuttingDown)
     }
 
     /// Submits an admin reset (the secret is already checked).
@@ -172,6 +303,8 @@ type Registry = Mutex<HashMap<StoreId, Arc<StoreHub>>>;
 pub struct HubLimits {
     /// Pushes handed to storage ahead of their commit.
     pub pipeline_depth: usize,
+    /// Bytes of pushes one store holds before they are answered.
+    pub queue_bytes: usize,
 }
 
 /// Every live store hub of this server.
@@ -261,6 +394,8 @@ impl Hubs {
             store,
             subscribers: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
+            queue: Arc::new(Semaphore::new(self.limits.queue_bytes)),
+            queue_bytes: self.limits.queue_bytes,
         });
         let (commands, rx) = mpsc::unbounded_channel();
         let actor = actor::StoreActor::new(

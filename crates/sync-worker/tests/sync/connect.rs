@@ -312,3 +312,31 @@ async fn static_dir_is_served_beside_the_socket() {
     client.push_acked("p", events(0, 1)).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_static_dir_built_after_start_is_served_from_then_on() {
+    let web = tempfile::tempdir().unwrap();
+    let dist = web.path().join("dist");
+    let server = TestServer::spawn(&[("STATIC_DIR", dist.to_str().unwrap())]).await;
+    let http = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let http = http.clone();
+        let url = server.http(path);
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    // Not built yet: `/` describes the service, files are 404.
+    assert_eq!(
+        get("/").await,
+        (200, sync_worker::routes::DESCRIPTION.to_owned())
+    );
+    assert_eq!(get("/app.js").await.0, 404);
+    std::fs::create_dir(&dist).unwrap();
+    std::fs::write(dist.join("index.html"), "<html>built later</html>").unwrap();
+    std::fs::write(dist.join("app.js"), "console.log(2)").unwrap();
+    assert_eq!(get("/").await, (200, "<html>built later</html>".to_owned()));
+    assert_eq!(get("/app.js").await, (200, "console.log(2)".to_owned()));
+    server.stop().await;
+}

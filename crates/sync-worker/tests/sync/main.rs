@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod kill;
 mod lifecycle;
+mod limits;
 mod load;
 mod malformed;
 #[path = "../support/pg_scratch.rs"]

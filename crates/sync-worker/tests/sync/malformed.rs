@@ -105,6 +105,11 @@ fn malformed_frames() -> Vec<(&'static str, String, &'static str)> {
             "r",
         ),
         (
+            "cursor null",
+            r#"{"_tag":"WSMessage.PullReq","requestId":"r","cursor":null}"#.into(),
+            "r",
+        ),
+        (
             "cursor fraction",
             r#"{"_tag":"WSMessage.PullReq","requestId":"r","cursor":2.5}"#.into(),
             "r",

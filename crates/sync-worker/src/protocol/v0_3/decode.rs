@@ -14,7 +14,8 @@ struct Envelope<'a> {
     tag: Option<&'a RawValue>,
     #[serde(rename = "requestId", borrow)]
     request_id: Option<&'a RawValue>,
-    #[serde(borrow)]
+    /// Present (even `null`) or absent: only an omitted cursor means "from the start".
+    #[serde(borrow, default, deserialize_with = "present")]
     cursor: Option<&'a RawValue>,
     #[serde(borrow)]
     batch: Option<&'a RawValue>,
@@ -116,6 +117,14 @@ pub fn decode_client_message(text: &str) -> Result<ClientMessage, ProtocolError>
             format!("Unsupported message tag {tag:?}"),
         )),
     }
+}
+
+/// `Some` for any value present, `null` included (plain `Option` reads `null` as `None`).
+fn present<'de, D>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&RawValue>::deserialize(deserializer).map(Some)
 }
 
 fn string_field(raw: &RawValue) -> Option<String> {

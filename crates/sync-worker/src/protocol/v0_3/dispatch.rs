@@ -209,6 +209,7 @@ impl Connection<V03> {
             cursor,
             cursor_backend: None,
             live: false,
+            resumed: false,
         }) {
             Ok(()) => None,
             Err(request) => error(

@@ -107,6 +107,11 @@ fn malformed_frames_are_errors_that_keep_the_request_id() {
             r#"{"_tag":"WSMessage.PullReq","requestId":"r","cursor":-3}"#.into(),
             Some("r"),
         ),
+        // Only an omitted cursor means "from the start" (the client never sends null).
+        (
+            r#"{"_tag":"WSMessage.PullReq","requestId":"r","cursor":null}"#.into(),
+            Some("r"),
+        ),
         (r#"{"_tag":"WSMessage.PullReq"}"#.into(), None),
         (
             r#"{"_tag":"WSMessage.AdminInfoReq","requestId":"r"}"#.into(),

@@ -71,6 +71,7 @@ impl Wire for V04 {
                     cursor,
                     cursor_backend,
                     live,
+                    resumed: false,
                 };
                 match conn.start_pull(request) {
                     Ok(()) => None,

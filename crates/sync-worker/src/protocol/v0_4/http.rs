@@ -30,6 +30,7 @@ use crate::AppState;
 /// committed and answered); a request arriving during shutdown is refused with 503.
 pub async fn handle(state: AppState, request: Request) -> Response {
     if state.shutdown.is_cancelled() {
+        crate::metrics::connect_refused("SHUTTING_DOWN");
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     let _tracked = state.tracker.token();
@@ -53,6 +54,14 @@ pub async fn handle(state: AppState, request: Request) -> Response {
     let id = state.next_connection_id.fetch_add(1, Ordering::Relaxed);
     let (identity, registration) = match state.revocations.admit(&credential, &connect.store, id) {
         Ok(admitted) => admitted,
+        Err(rejection) => {
+            crate::metrics::connect_refused(rejection.code);
+            return rejection.into_response();
+        }
+    };
+    // An HTTP request holds a place in the socket caps while it is served.
+    let slot = match crate::connect::take_slot(&state, &request, &identity) {
+        Ok(slot) => slot,
         Err(rejection) => {
             crate::metrics::connect_refused(rejection.code);
             return rejection.into_response();
@@ -101,7 +110,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
             }
         },
     };
-    drop(registration);
+    drop((registration, slot));
     let mut out = String::with_capacity(2 + messages.iter().map(|m| m.len() + 1).sum::<usize>());
     out.push('[');
     out.push_str(&messages.join(","));
@@ -213,11 +222,7 @@ impl Push<'_> {
         backend_id: Option<String>,
     ) -> String {
         let (tx, mut rx) = mpsc::channel(state.config.limits.outbound_queue);
-        let handle = ConnHandle {
-            id: self.conn_id,
-            tx,
-            kick: tokio_util::sync::CancellationToken::new(),
-        };
+        let handle = ConnHandle::new(self.conn_id, tx);
         let hub = state.hubs.join(self.store, handle.clone());
         let permit = Arc::new(Semaphore::new(1))
             .try_acquire_owned()
@@ -231,7 +236,11 @@ impl Push<'_> {
             received: std::time::Instant::now(),
         };
         let sent = hub.push(handle.clone(), push);
-        let answer = if sent {
+        if let Err(refused @ crate::hub::PushRefused::QueueFull { .. }) = sent {
+            state.hubs.leave(&hub, self.conn_id);
+            return unknown(self.request_id, &refused.to_string());
+        }
+        let answer = if sent.is_ok() {
             let wait = async {
                 loop {
                     tokio::select! {
