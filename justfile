@@ -13,7 +13,17 @@ test:
 # Formatting and lints, as CI checks them.
 lint:
     cargo fmt --all -- --check
+    cargo fmt --manifest-path fuzz/Cargo.toml -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Fuzz every parser of untrusted input for 10 minutes each (cargo-fuzz; see "Fuzzing" in
+# the README). `just fuzz 120 v03_frame` runs one target for 2 minutes.
+fuzz seconds="600" *targets="":
+    fuzz/run.sh {{seconds}} {{targets}}
+
+# The short run CI does: 60 s per target.
+fuzz-ci:
+    fuzz/run.sh 60
 
 # End to end: the real LiveStore clients in Node (0.3.1, then 0.4.0 with the mixed and
 # two-node runs on the machine's PostgreSQL, PG_TEST_URL), then the demo app in headless Chromium.

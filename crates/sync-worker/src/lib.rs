@@ -10,6 +10,8 @@ pub mod config;
 pub mod connect;
 pub mod connection;
 pub mod events_api;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod hub;
 pub mod identity;

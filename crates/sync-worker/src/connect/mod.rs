@@ -92,7 +92,7 @@ fn parse_payload(raw: &str) -> Result<SyncPayload, PayloadError> {
 
 /// `decodeURIComponent`: `%XX` sequences to bytes, which must form UTF-8. A `%` not
 /// followed by two hex digits (`%+f`, `%4`) makes the text undecodable, as in JavaScript.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let malformed = bytes.iter().enumerate().any(|(i, &b)| {
         b == b'%'
