@@ -64,6 +64,12 @@ wait_for_port() {
   return 1
 }
 
+# The load generator opens tens of thousands of sockets from a few loopback addresses
+# as a handful of users, so the connection caps (sync-worker's limits module) are lifted
+# for every server under test. The message rate limit stays at its default: no
+# scenario's client sends faster than its acks come back, as LiveStore's does not.
+BENCH_CAPS_OFF=(MAX_CONNECTIONS=0 MAX_CONNECTIONS_PER_IP=0 MAX_CONNECTIONS_PER_USER=0)
+
 # start_sync_worker NAME: fresh sync-worker (new database directory) on a free port;
 # sets PORT and SERVER_PID. Needs SERVER (binary), BENCH, JWT_SECRET.
 start_sync_worker() {
@@ -73,11 +79,8 @@ start_sync_worker() {
   # cwd is the empty temp dir, so no .dev.vars of the checkout is read.
   (
     cd "$dir"
-    # The load generator opens tens of thousands of sockets from a few loopback
-    # addresses as a handful of users and pipelines pushes: the connection caps and the
-    # message rate (crate::limits) are lifted; SERVER_ENV entries come later and win.
-    exec "${SERVER_WRAP[@]}" env MAX_CONNECTIONS=0 MAX_CONNECTIONS_PER_IP=0 MAX_CONNECTIONS_PER_USER=0 \
-      MAX_MESSAGES_PER_SECOND=0 "${SERVER_ENV[@]}" RUST_LOG="${SERVER_LOG:-warn}" HOST=127.0.0.1 PORT="$PORT" \
+    # SERVER_ENV entries come after BENCH_CAPS_OFF and win.
+    exec "${SERVER_WRAP[@]}" env "${BENCH_CAPS_OFF[@]}" "${SERVER_ENV[@]}" RUST_LOG="${SERVER_LOG:-warn}" HOST=127.0.0.1 PORT="$PORT" \
       DATABASE_URL="sqlite://$dir/sync.db" REQUIRE_AUTH=true JWT_SECRET="$JWT_SECRET" \
       "$SERVER"
   ) >"$RESULTS/$name.server.log" 2>&1 &
@@ -135,7 +138,7 @@ start_pg_node() {
   PORT="$("$BENCH" free-port)"
   (
     cd "$dir"
-    exec env "${SERVER_ENV[@]}" RUST_LOG="${SERVER_LOG:-warn}" HOST=127.0.0.1 PORT="$PORT" \
+    exec env "${BENCH_CAPS_OFF[@]}" "${SERVER_ENV[@]}" RUST_LOG="${SERVER_LOG:-warn}" HOST=127.0.0.1 PORT="$PORT" \
       DATABASE_URL="$url" REQUIRE_AUTH=true JWT_SECRET="$JWT_SECRET" "$SERVER"
   ) >>"$RESULTS/$name.server.log" 2>&1 &
   SERVER_PID=$!

@@ -122,7 +122,7 @@ run_scenario clients-v04 --label clients-v04 --protocol 0.4 clients --stores "$C
 run_scenario fanout-v04 --label fanout-v04 --protocol 0.4 fanout --connections "$FANOUT_C" --rate "$FANOUT_RATE" --duration "$DURATION"
 run_scenario pull-v04 --label pull-v04 --protocol 0.4 pull --events "$PULL_N"
 run_scenario connections --source-addrs "$CONN_SOURCES" connections --connections "$CONN_K"
-# The same with 1 KiB WebSocket buffers (WS_BUFFER_BYTES; the default is 4 KiB).
+# The same with 1 KiB WebSocket buffers (WS_BUFFER_BYTES; the default is 2 KiB).
 SERVER_ENV=(WS_BUFFER_BYTES=1024)
 run_scenario connections-1k-buffers --label connections-1k-buffers --source-addrs "$CONN_SOURCES" connections --connections "$CONN_K"
 SERVER_ENV=()

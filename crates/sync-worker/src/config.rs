@@ -11,7 +11,7 @@
 //! | `PULL_READ_WINDOW` | `1000` | events read from storage per query while streaming a pull (cut into 100-event chunks) |
 //! | `MAX_PUSHES_IN_FLIGHT` | `64` | unacknowledged pushes one connection may pipeline |
 //! | `STORE_PIPELINE_DEPTH` | `64` | validated pushes of one store handed to storage before the first commits |
-//! | `WS_BUFFER_BYTES` | `4096` | per-socket read/write buffer (kept small: 10k idle sockets) |
+//! | `WS_BUFFER_BYTES` | `2048` | per-socket read/write buffer (kept small: 10k idle sockets) |
 //! | `WRITE_TIMEOUT_SECONDS` | `30` | a socket write that takes longer closes the connection |
 //! | `DB_MAX_READERS` | `4` | read-pool connections serving pulls and head lookups |
 //! | `DB_WRITER_QUEUE` | `1024` | appends queued for the single writer before pushers wait |
@@ -160,7 +160,9 @@ impl Default for SyncLimits {
             pull_read_window: 1000,
             max_pushes_in_flight: 64,
             store_pipeline_depth: 64,
-            ws_buffer_bytes: 4096,
+            // 2 KiB: 10.6 KiB of server memory per idle socket against 12.6 KiB with 4 KiB,
+            // and no loss on 100-event pushes (BENCHMARKS.md, connections).
+            ws_buffer_bytes: 2048,
             write_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             admin_max_failures: 5,

@@ -14,24 +14,33 @@ use crate::faults::{ready_at, Load};
 use crate::pg_scratch::ScratchDb;
 
 /// A `sync-worker` process serving on `addr`.
-struct Process {
+pub(crate) struct Process {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
+/// A free port, released for a child to bind (the binary takes PORT).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 impl Process {
-    async fn spawn(database_url: &str) -> Self {
-        // A free port, released for the child to bind (the binary takes PORT).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+    pub(crate) async fn spawn(database_url: &str) -> Self {
+        Self::spawn_on(database_url, free_port(), &[]).await
+    }
+
+    /// The binary on `port` with `env` added to the test's settings, once it is ready.
+    pub(crate) async fn spawn_on(database_url: &str, port: u16, env: &[(&str, &str)]) -> Self {
         // An empty working directory: no `.dev.vars` is picked up.
         let dir = tempfile::tempdir().expect("tempdir");
         let child = Command::new(env!("CARGO_BIN_EXE_sync-worker"))
             .current_dir(dir.path())
             .env_clear()
+            .envs(env.iter().copied())
             .env("DATABASE_URL", database_url)
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
@@ -69,7 +78,7 @@ impl Process {
     }
 
     /// SIGKILL: no shutdown, no flush, no goodbye to its sockets.
-    async fn kill_9(&mut self) {
+    pub(crate) async fn kill_9(&mut self) {
         self.child.start_kill().expect("kill");
         let status = self.child.wait().await.expect("wait");
         assert!(!status.success(), "killed, not exited: {status}");

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use sync_worker::storage::postgres::{PgEventLog, PgOptions};
-use sync_worker::storage::{EventLog, StoreId};
+use sync_worker::storage::{StorageOptions, StoreId};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
@@ -53,6 +52,9 @@ async fn connect(url: &str) -> Ws {
     }
 }
 
+/// Acknowledged events, (seqNum, event id), shared with the test while the load runs.
+pub type AckLog = std::sync::Arc<std::sync::Mutex<Vec<(u64, String)>>>;
+
 /// What one pusher saw.
 #[derive(Debug, Default)]
 pub struct PushReport {
@@ -80,6 +82,8 @@ enum Answer {
 /// A client pushing to one store until told to stop; on a lost socket it connects to
 /// the next URL of `urls` (round robin) and carries on.
 pub struct Pusher {
+    /// Every acknowledged event, as it is acknowledged, for checks while the load runs.
+    progress: Option<AckLog>,
     urls: Vec<String>,
     current: usize,
     ws: Ws,
@@ -93,6 +97,7 @@ impl Pusher {
     pub async fn connect(store: &str, urls: Vec<String>) -> Self {
         let ws = connect(&urls[0]).await;
         Self {
+            progress: None,
             urls,
             current: 0,
             ws,
@@ -104,6 +109,12 @@ impl Pusher {
                 ..PushReport::default()
             },
         }
+    }
+
+    /// Also records every acknowledged event in `progress` as it is acknowledged.
+    pub fn with_progress(mut self, progress: AckLog) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// Pushes until `stop` turns true, then returns what happened.
@@ -125,6 +136,12 @@ impl Pusher {
                     for event in &batch {
                         self.report.acked.push(identity(event));
                         self.report.ack_times.push(now);
+                    }
+                    if let Some(progress) = &self.progress {
+                        progress
+                            .lock()
+                            .expect("progress")
+                            .extend(batch.iter().map(identity));
                     }
                     self.head += batch.len() as u64;
                 }
@@ -334,7 +351,7 @@ pub async fn receive(url: String, mut target: watch::Receiver<Option<u64>>) -> R
 /// was never sent. Returns the head.
 pub async fn check_store(database_url: &str, report: &PushReport) -> u64 {
     let store = &report.store;
-    let log = PgEventLog::open(database_url, PgOptions::default())
+    let log = sync_worker::storage::open(database_url, &StorageOptions::default())
         .await
         .expect("open");
     let events = log

@@ -4,6 +4,7 @@
 mod access;
 mod cluster;
 mod connect;
+mod crash;
 mod faults;
 mod feed;
 mod gaps;
@@ -18,6 +19,8 @@ mod malformed;
 mod pg_scratch;
 mod push_rules;
 mod revocation;
+#[cfg(target_os = "linux")]
+mod storm;
 mod sync_flow;
 mod tokens;
 mod v0_4;
