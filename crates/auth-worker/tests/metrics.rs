@@ -10,9 +10,7 @@ mod backend;
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
-#[allow(dead_code)]
-#[path = "api/pg_scratch.rs"]
-mod pg_scratch;
+pub(crate) use test_support::pg_scratch;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

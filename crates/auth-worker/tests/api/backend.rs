@@ -18,7 +18,7 @@ pub enum Db {
 
 impl Db {
     pub async fn postgres() -> Self {
-        Self::Postgres(Arc::new(ScratchDb::create().await))
+        Self::Postgres(Arc::new(ScratchDb::create("auth").await))
     }
 
     /// Runs `test` on this backend, then drops the scratch database, also when the

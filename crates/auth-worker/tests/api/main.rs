@@ -54,7 +54,7 @@ mod instances;
 mod login;
 mod members;
 mod persistence;
-mod pg_scratch;
+pub(crate) use test_support::pg_scratch;
 mod rate_limit;
 mod signup;
 mod storage;

@@ -8,9 +8,8 @@ use sync_worker::storage::sqlite::{SqliteEventLog, SqliteOptions};
 use sync_worker::storage::{AppendBatch, EventLog, StorageError};
 use tempfile::TempDir;
 
-#[path = "../support/pg_scratch.rs"]
-mod pg_scratch;
 pub use pg_scratch::ScratchDb;
+pub(crate) use test_support::pg_scratch;
 
 /// Bound on any single awaited storage call, so a hang fails instead of stalling CI.
 pub const STEP: Duration = Duration::from_secs(30);
@@ -41,7 +40,7 @@ impl Backend {
     }
 
     pub async fn postgres() -> Self {
-        let scratch = ScratchDb::create().await;
+        let scratch = ScratchDb::create("sync").await;
         let log = PgEventLog::open(&scratch.url, PgOptions::default())
             .await
             .expect("open postgres event log");

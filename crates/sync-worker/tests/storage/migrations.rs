@@ -132,7 +132,7 @@ async fn sqlite_log_of_the_old_schema_upgrades_and_keeps_its_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_log_of_the_old_schema_upgrades_and_keeps_its_rows() {
-    let scratch = ScratchDb::create().await;
+    let scratch = ScratchDb::create("sync").await;
     let (_old, old_dir) = old_migrations("sync-postgres");
     {
         let mut conn = sqlx::PgConnection::connect(&scratch.url)

@@ -99,7 +99,7 @@ async fn stored_chain(url: &str, store: &str) -> Vec<(u64, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_on_one_node_reaches_sockets_on_every_node() {
-    let db = ScratchDb::create().await;
+    let db = ScratchDb::create("sync").await;
     let (one, two) = (Node::start(&db.url).await, Node::start(&db.url).await);
     let mut a = one.client("shared-store").await;
     let mut b = two.client("shared-store").await;
@@ -136,7 +136,7 @@ async fn a_push_on_one_node_reaches_sockets_on_every_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_pushes_on_two_nodes_leave_one_winner_and_one_chain() {
-    let db = ScratchDb::create().await;
+    let db = ScratchDb::create("sync").await;
     let (one, two) = (Node::start(&db.url).await, Node::start(&db.url).await);
     let mut a = one.client("race").await;
     let mut b = two.client("race").await;
@@ -178,7 +178,7 @@ async fn racing_pushes_on_two_nodes_leave_one_winner_and_one_chain() {
 /// get node one's events, and node two chains on the real head (the last seqNum).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gaps_reach_every_node_and_the_head_is_the_last_seq_num() {
-    let db = ScratchDb::create().await;
+    let db = ScratchDb::create("sync").await;
     let (one, two) = (Node::start(&db.url).await, Node::start(&db.url).await);
     let mut a = one.client("gap-store").await;
     let mut b = two.client("gap-store").await;

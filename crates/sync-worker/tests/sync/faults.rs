@@ -116,7 +116,7 @@ impl Load {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_unreachable_for_10_s_under_load() {
-    let db = ScratchDb::create().await;
+    let db = ScratchDb::create("sync").await;
     let (proxy, proxied) = FaultProxy::in_front_of(&db.url).await.expect("proxy");
     let one = Node::start_with(&proxied, NODE_SETTINGS).await;
     let two = Node::start_with(&proxied, NODE_SETTINGS).await;
@@ -175,7 +175,7 @@ async fn database_unreachable_for_10_s_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_session_terminated_under_load() {
-    let db = ScratchDb::create().await;
+    let db = ScratchDb::create("sync").await;
     let one = Node::start_with(&db.url, NODE_SETTINGS).await;
     let two = Node::start_with(&db.url, NODE_SETTINGS).await;
     wait_ready(&one, 200, Duration::from_secs(10)).await;

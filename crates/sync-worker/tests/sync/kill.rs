@@ -87,7 +87,7 @@ impl Process {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_push_loses_nothing_it_acknowledged() {
-    let db = ScratchDb::create().await;
+    let db = ScratchDb::create("sync").await;
     let mut one = Process::spawn(&db.url).await;
     let mut two = Process::spawn(&db.url).await;
 

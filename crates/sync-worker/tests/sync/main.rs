@@ -15,8 +15,7 @@ mod lifecycle;
 mod limits;
 mod load;
 mod malformed;
-#[path = "../support/pg_scratch.rs"]
-mod pg_scratch;
+pub(crate) use test_support::pg_scratch;
 mod push_rules;
 mod revocation;
 #[cfg(target_os = "linux")]

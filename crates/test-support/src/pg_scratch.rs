@@ -1,8 +1,8 @@
 //! A scratch PostgreSQL database per test: created on the server `PG_TEST_URL` names
 //! (default `postgres://root@127.0.0.1:5432/postgres`, the machine's server with trust
 //! auth) and dropped by [`ScratchDb::drop_now`]. Tests fail, they do not skip, when the
-//! server is not reachable. (The same idea as sync-worker's test support; crates do not
-//! share test files.)
+//! server is not reachable. The database is named `<prefix>_test_<uuid>`, so a
+//! leftover one tells which crate's tests made it.
 
 use sqlx::Connection as _;
 
@@ -18,9 +18,10 @@ pub struct ScratchDb {
 }
 
 impl ScratchDb {
-    pub async fn create() -> Self {
+    /// Creates `<prefix>_test_<uuid>` on the `PG_TEST_URL` server.
+    pub async fn create(prefix: &str) -> Self {
         let admin = std::env::var("PG_TEST_URL").unwrap_or_else(|_| DEFAULT_PG_TEST_URL.into());
-        let name = format!("auth_test_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("{prefix}_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
             .unwrap_or_else(|e| {
@@ -57,6 +58,7 @@ impl ScratchDb {
         ended
     }
 
+    /// Drops the database, ending its sessions.
     pub async fn drop_now(&self) {
         let mut conn = sqlx::PgConnection::connect(&self.admin)
             .await
